@@ -1,0 +1,39 @@
+"""The ``improvenn`` command: a thin layer that parses, validates, calls the library, renders.
+
+Subcommands are imported only when run, so ``improvenn --help`` and ``improvenn diagnose``
+never pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+_COMMANDS = {
+    "train": ("mlflow_improvenn.cli.train", "train", "Train one regularized model as an MLflow run."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in _COMMANDS:
+            return None
+        module, attribute, _ = _COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="mlflow-improvenn")
+def main() -> None:
+    """Improve your neural network, as tracked and comparable MLflow experiments."""

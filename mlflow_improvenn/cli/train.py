@@ -1,0 +1,114 @@
+"""``improvenn train``: every training option as a command-line option, then one run."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from mlflow_improvenn.config import (
+    ConfigError,
+    OptionSpec,
+    TrainConfig,
+    format_value,
+    option_specs,
+    option_types,
+    parse_value,
+)
+
+_CLICK_TYPES: dict[Any, click.ParamType] = {int: click.INT, float: click.FLOAT, bool: click.BOOL}
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of option ``name``."""
+    return "--" + name.replace("_", "-")
+
+
+def _help(spec: OptionSpec) -> str:
+    if spec.low is None and spec.high is None:
+        return spec.help
+    return f"{spec.help} Range {spec.range_text()}."
+
+
+def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate ``command`` with one click option per field of :class:`TrainConfig`."""
+    defaults = TrainConfig()
+    types = option_types()
+    for name, spec in reversed(option_specs().items()):
+        click_type = (
+            click.Choice(spec.choices) if spec.choices else _CLICK_TYPES.get(types[name], click.STRING)
+        )
+        command = click.option(
+            flag(name),
+            name,
+            type=click_type,
+            default=format_value(getattr(defaults, name)),
+            show_default=True,
+            help=_help(spec),
+        )(command)
+    return command
+
+
+def build_config(values: dict[str, Any]) -> TrainConfig:
+    """A validated config from parsed options; a bad value is a usage error naming it."""
+    try:
+        parsed = {
+            name: parse_value(name, value) if isinstance(value, str) else value
+            for name, value in values.items()
+        }
+        return TrainConfig(**parsed)
+    except ConfigError as error:
+        raise click.BadParameter(error.message, param_hint=f"'{flag(error.option)}'") from error
+
+
+@click.command()
+@training_options
+@click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
+@click.option("--quiet", is_flag=True, help="Print nothing per epoch.")
+def train(experiment: str | None, quiet: bool, **values: Any) -> None:
+    """Train one regularized model and log the whole run to MLflow.
+
+    The tracking store is MLflow's: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here.
+    """
+    config = build_config(values)
+    from mlflow_improvenn.cli.progress import progress_printer
+    from mlflow_improvenn.run import TrainingFailed
+    from mlflow_improvenn.run import train as run_training
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    with progress_printer(config.max_epochs, quiet) as on_epoch:
+        try:
+            outcome = run_training(config, experiment=experiment, on_epoch=on_epoch)
+        except ConfigError as error:
+            raise click.BadParameter(error.message, param_hint=f"'{flag(error.option)}'") from error
+        except TrainingFailed as error:
+            raise click.ClickException(str(error)) from error
+    _report(outcome)
+    if outcome.status == "KILLED":
+        sys.exit(130)
+    if outcome.status != "FINISHED":
+        raise click.ClickException(
+            f"run {outcome.run_id} ended {outcome.status} ({outcome.stop_reason.value}); "
+            "try a lower --lr or --grad-clip"
+        )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _report(outcome: Any) -> None:
+    import mlflow
+
+    summary = outcome.summary
+    click.echo(
+        f"Run {outcome.run_id} {outcome.status}: {outcome.stop_reason.value} at epoch "
+        f"{outcome.stopped_epoch}, best epoch {outcome.best_epoch}."
+    )
+    for name in ("best_train_error", "best_dev_error", "test_error", "best_dev_loss", "test_loss"):
+        if name in summary:
+            click.echo(f"  {name:<17}{summary[name]:.4f}")
+    click.echo(f"See it with: mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}")

@@ -1,0 +1,62 @@
+"""Learning-curve figures: what a person reads bias, variance and the best epoch from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def learning_curves(
+    histories: dict[str, pd.DataFrame],
+    path: Path,
+    best_epochs: dict[str, int] | None = None,
+    title: str = "Learning curves",
+) -> Path:
+    """Draw train/dev loss (and error, when logged) per epoch, the LR on its own axis.
+
+    ``histories`` maps a label to a frame with the columns of ``history.csv``; several
+    labels share the axes, so regularization settings compare side by side.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    has_error = any("dev_error" in h for h in histories.values())
+    n_panels = 3 if has_error else 2
+    figure, axes = plt.subplots(
+        n_panels, 1, figsize=(8, 3 * n_panels), sharex=True, constrained_layout=True
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (label, history) in enumerate(histories.items()):
+        color = colors[index % len(colors)]
+        prefix = f"{label} " if len(histories) > 1 else ""
+        _pair(axes[0], history, "loss", color, prefix)
+        if has_error and "dev_error" in history:
+            _pair(axes[1], history, "error", color, prefix)
+        axes[-1].plot(history["epoch"], history["lr"], color=color, label=f"{prefix}lr")
+        best = (best_epochs or {}).get(label)
+        if best:
+            for axis in axes:
+                axis.axvline(best, color=color, linestyle=":", linewidth=1)
+            axes[0].plot([], [], color=color, linestyle=":", label=f"{prefix}best epoch {best}")
+    axes[0].set_ylabel("loss")
+    if has_error:
+        axes[1].set_ylabel("error rate")
+    axes[-1].set_ylabel("learning rate")
+    axes[-1].set_xlabel("epoch")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize="small")
+    axes[0].set_title(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def _pair(axis, history: pd.DataFrame, kind: str, color: str, prefix: str) -> None:
+    axis.plot(history["epoch"], history[f"train_{kind}"], color=color, linestyle="--",
+              label=f"{prefix}train {kind}")
+    axis.plot(history["epoch"], history[f"dev_{kind}"], color=color, label=f"{prefix}dev {kind}")
