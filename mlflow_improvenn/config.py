@@ -339,6 +339,13 @@ def _check_combinations(config: TrainConfig) -> None:
         )
     if config.nesterov and (config.optimizer != "sgd" or config.momentum == 0):
         raise ConfigError("nesterov", "needs optimizer=sgd with momentum > 0")
+    if config.scheduler == "onecycle" and config.max_epochs < 3:
+        raise ConfigError("max_epochs", "onecycle needs at least 3 epochs to rise and fall")
+    if config.scheduler == "onecycle" and config.warmup_epochs > config.max_epochs - 2:
+        raise ConfigError(
+            "warmup_epochs", f"onecycle needs its peak before the last epoch: at most "
+            f"{config.max_epochs - 2} for max_epochs={config.max_epochs}",
+        )
     if config.batch_norm and config.batch_size < 2:
         raise ConfigError("batch_size", "BatchNorm needs at least 2 examples per batch")
     if config.warmup_epochs >= config.max_epochs:

@@ -19,6 +19,7 @@ GENERATED = ("moons", "circles", "spiral", "planar")
 BUNDLED = ("digits", "breast_cancer", "wine", "diabetes")
 DEFAULT_GENERATED_SAMPLES = 1000
 _MAX_CLASSES_FOR_INFERENCE = 20
+_MAX_CATEGORIES = 50
 
 
 class DataError(ConfigError):
@@ -119,6 +120,8 @@ def _load_file(config: TrainConfig) -> pd.DataFrame:
 
 def _encode_features(features: pd.DataFrame) -> pd.DataFrame:
     """One-hot encode string and categorical columns; everything else must be numeric."""
+    if features.shape[1] == 0:
+        raise DataError("dataset", "the data has no feature columns besides the target")
     categorical = [
         c for c in features.columns
         if isinstance(features[c].dtype, pd.CategoricalDtype)
@@ -126,10 +129,13 @@ def _encode_features(features: pd.DataFrame) -> pd.DataFrame:
         or pd.api.types.is_string_dtype(features[c])
         or pd.api.types.is_bool_dtype(features[c])
     ]
-    encoded = pd.get_dummies(features, columns=categorical, dtype=np.float32)
-    if encoded.shape[1] == 0:
-        raise DataError("dataset", "the data has no feature columns besides the target")
-    return encoded
+    too_many = [str(c) for c in categorical if features[c].nunique() > _MAX_CATEGORIES]
+    if too_many:
+        raise DataError(
+            "dataset", f"non-numeric column(s) {', '.join(too_many)} have over "
+            f"{_MAX_CATEGORIES} distinct values: not categorical; drop or encode them first",
+        )
+    return pd.get_dummies(features, columns=categorical, dtype=np.float32)
 
 
 def _resolve_task(target: pd.Series, requested: str) -> str:

@@ -5,7 +5,7 @@ schedule, ReduceLROnPlateau included, takes the same ``step(monitored_value)`` c
 
 With ``warmup_epochs = W`` epoch ``e <= W`` trains at ``lr * e / (W + 1)`` and the decay
 schedule starts at the full ``lr`` in epoch ``W + 1``. For ``onecycle`` the warm-up is its
-own rising phase: the peak falls on epoch ``W + 1``.
+own rising phase: the peak falls on epoch ``W + 1`` (without warm-up, 30% into training).
 """
 
 from __future__ import annotations
@@ -89,11 +89,9 @@ def _build_decay(config: TrainConfig, optimizer: Optimizer) -> Any:
             optimizer, T_max=max(decay_epochs - 1, 1), eta_min=config.min_lr
         )
     if config.scheduler == "onecycle":
-        rise = (
-            (config.warmup_epochs + 1) / config.max_epochs
-            if config.warmup_epochs
-            else _ONECYCLE_DEFAULT_RISE
-        )
+        default_peak = max(1, int(_ONECYCLE_DEFAULT_RISE * config.max_epochs))
+        peak_epoch_index = config.warmup_epochs or default_peak
+        rise = (peak_epoch_index + 1) / config.max_epochs  # so the peak falls on an epoch
         return lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=config.lr,

@@ -1,0 +1,32 @@
+"""Shared fixtures: every test gets its own real MLflow sqlite store in a temp directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from mlflow_improvenn.config import TrainConfig
+
+#: A tiny, fast job: 200 points of two moons, a few epochs.
+SMALL = dict(dataset="moons", n_samples=200, max_epochs=5, hidden_units=(16,), log_model=False)
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh sqlite tracking store, used by the library, the CLI and subprocesses."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment_id="0")  # forget the experiment a previous test chose
+    yield uri
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+@pytest.fixture
+def small_config() -> TrainConfig:
+    return TrainConfig(**SMALL)
