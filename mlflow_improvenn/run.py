@@ -202,6 +202,13 @@ def _save_model(model: torch.nn.Module, splits_np: data.DataSplits, path: Path) 
         path=str(path),
         signature=infer_signature(example, output),
         input_example=example,
-        pip_requirements=mlflow.pytorch.get_default_pip_requirements(),
+        pip_requirements=_pip_requirements(),
         code_paths=[str(Path(mlflow_improvenn.__file__).parent)],
     )
+
+
+def _pip_requirements() -> list[str]:
+    """What the model needs to load; torch without a local label such as ``+cpu``."""
+    from importlib.metadata import version
+
+    return [f"torch=={version('torch').split('+')[0]}", f"cloudpickle=={version('cloudpickle')}"]

@@ -90,3 +90,9 @@ def test_conda_env_lists_every_runtime_dependency() -> None:
     conda = yaml.safe_load((ROOT / "conda.yaml").read_text())
     pip_section = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
     assert sorted(pip_section) == sorted(pyproject["project"]["dependencies"])
+
+
+def test_readme_documents_every_option() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in option_specs() if f"| `{name}` |" not in readme]
+    assert not missing
