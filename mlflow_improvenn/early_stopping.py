@@ -19,6 +19,15 @@ class StopReason(str, Enum):
     MAX_EPOCHS = "max_epochs"
     NON_FINITE_LOSS = "non_finite_loss"
     INTERRUPTED = "interrupted"
+    PRUNED = "pruned"
+
+
+class StopTraining(Exception):
+    """Raised by an epoch callback (a sweep's pruner, say) to end training after this epoch."""
+
+    def __init__(self, reason: StopReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
 
 
 @dataclass

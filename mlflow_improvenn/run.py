@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ _STATUS = {
     StopReason.MAX_EPOCHS: "FINISHED",
     StopReason.NON_FINITE_LOSS: "FAILED",
     StopReason.INTERRUPTED: "KILLED",
+    StopReason.PRUNED: "FINISHED",
 }
 
 
@@ -58,8 +59,15 @@ def train(
     config: TrainConfig,
     experiment: str | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> TrainOutcome:
-    """Train ``config`` as one MLflow run in ``experiment`` (or the active/launching one)."""
+    """Train ``config`` as one MLflow run in ``experiment`` (or the active/launching one).
+
+    ``on_epoch`` sees each epoch's record and may raise
+    :class:`~mlflow_improvenn.early_stopping.StopTraining` (a sweep's pruner does). The run
+    is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
+    """
     splits_np = data.load(config)
     _check_against_data(config, splits_np)
     device = resolve_device(config.device)
@@ -67,7 +75,7 @@ def train(
     model = build_model(config, splits_np)
     splits = to_device_splits(splits_np, device)
 
-    tracker = RunTracker.start(experiment, run_name(config))
+    tracker = RunTracker.start(experiment, run_name(config), parent_run_id, tags)
     tracker.log_params(_resolved_params(config, splits_np, device, model))
 
     def report(record: EpochRecord) -> None:

@@ -90,12 +90,27 @@ class RunTracker:
         self.metrics = MetricWriter(self.client, run_id)
 
     @classmethod
-    def start(cls, experiment: str | None, run_name: str) -> RunTracker:
-        """Start a run, or take over the one ``mlflow run`` created (``MLFLOW_RUN_ID``)."""
+    def start(
+        cls,
+        experiment: str | None,
+        run_name: str,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> RunTracker:
+        """Start a run, or take over the one ``mlflow run`` created (``MLFLOW_RUN_ID``).
+
+        A run started while another is active in this process (a sweep's parent) is nested
+        under it; ``parent_run_id`` nests it under a run of another process.
+        """
         launched_by_project = "MLFLOW_RUN_ID" in os.environ
         if experiment and not launched_by_project:
             mlflow.set_experiment(experiment)
-        run = mlflow.start_run(run_name=None if launched_by_project else run_name)
+        run = mlflow.start_run(
+            run_name=None if launched_by_project else run_name,
+            nested=mlflow.active_run() is not None,
+            parent_run_id=parent_run_id,
+            tags=dict(tags or {}),
+        )
         if launched_by_project:
             mlflow.set_tag("mlflow.runName", run_name)
         return cls(run.info.run_id)

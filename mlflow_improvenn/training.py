@@ -21,7 +21,7 @@ from torch.nn import functional
 from mlflow_improvenn.checkpoints import snapshot
 from mlflow_improvenn.config import TrainConfig
 from mlflow_improvenn.data import DataSplits
-from mlflow_improvenn.early_stopping import EarlyStopping, StopReason
+from mlflow_improvenn.early_stopping import EarlyStopping, StopReason, StopTraining
 from mlflow_improvenn.history import EpochRecord
 from mlflow_improvenn.regularization import build_optimizer, decayed_parameters, l2_penalty
 from mlflow_improvenn.schedules import LRSchedule
@@ -143,8 +143,9 @@ class Trainer:
     def fit(self) -> FitResult:
         """Train until early stopping, ``max_epochs``, a non-finite loss or an interrupt.
 
-        A KeyboardInterrupt ends the epoch loop with reason ``interrupted``; any other
-        exception is kept in the result, so what was learned before it is still logged.
+        ``on_epoch`` may raise :class:`StopTraining` to end after the epoch it was given. A
+        KeyboardInterrupt ends the loop with reason ``interrupted``; any other exception is
+        kept in the result, so what was learned before it is still logged.
         """
         history: list[EpochRecord] = []
         best: dict[str, Any] | None = None
@@ -154,27 +155,35 @@ class Trainer:
             for epoch in range(1, self.config.max_epochs + 1):
                 record = self._run_epoch(epoch)
                 history.append(record)
-                self.on_epoch(record)
-                if not record.is_finite():
-                    reason = StopReason.NON_FINITE_LOSS
-                    break
-                monitored = getattr(record, self.config.monitor)
-                should_stop = self.stopper.update(epoch, monitored)
-                if epoch == self.config.max_epochs:
-                    should_stop = True
-                else:
-                    self.schedule.step(monitored)
+                should_stop = not record.is_finite() or self._decide(epoch, record)
                 if self.stopper.best_epoch_ == epoch:
                     best = self._snapshot(epoch)
+                self.on_epoch(record)
                 if should_stop:
-                    if epoch < self.config.max_epochs:
-                        reason = StopReason.EARLY_STOPPING
+                    reason = self._reason(epoch, record)
                     break
+        except StopTraining as stop:
+            reason = stop.reason
         except KeyboardInterrupt:
             reason = StopReason.INTERRUPTED
         except Exception as failure:  # logged by the caller with the run marked FAILED
             error = failure
         return FitResult(history, reason, best, self.stopper.best_epoch_, error)
+
+    def _decide(self, epoch: int, record: EpochRecord) -> bool:
+        """Ask early stopping, then step the schedule unless training ends here."""
+        monitored = getattr(record, self.config.monitor)
+        should_stop = self.stopper.update(epoch, monitored) or epoch == self.config.max_epochs
+        if not should_stop:
+            self.schedule.step(monitored)
+        return should_stop
+
+    def _reason(self, epoch: int, record: EpochRecord) -> StopReason:
+        if not record.is_finite():
+            return StopReason.NON_FINITE_LOSS
+        if epoch < self.config.max_epochs:
+            return StopReason.EARLY_STOPPING
+        return StopReason.MAX_EPOCHS
 
     def _run_epoch(self, epoch: int) -> EpochRecord:
         started = time.perf_counter()

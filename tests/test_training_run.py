@@ -141,3 +141,20 @@ def test_run_name_tells_settings_apart() -> None:
     config = TrainConfig(hidden_units=(64, 64), weight_decay=1e-4, dropout=(0.2,))
     assert run_name(config) == "mlp-64x64-l2=0.0001-do=0.2-adam-lr=0.01"
     assert run_name(config.replace(run_name="mine")) == "mine"
+
+
+def test_a_callback_can_stop_training_as_pruned(tracking_uri: str) -> None:
+    from mlflow_improvenn.early_stopping import StopReason, StopTraining
+
+    def prune_at_three(record) -> None:
+        if record.epoch == 3:
+            raise StopTraining(StopReason.PRUNED)
+
+    config = TrainConfig(**(SMALL | {"max_epochs": 10}))
+    with mlflow.start_run(run_name="parent") as parent:
+        outcome = train(config, on_epoch=prune_at_three, tags={"improvenn.trial": "7"})
+    run = fetch(outcome.run_id)
+    assert outcome.stopped_epoch == 3 and outcome.best_epoch >= 1
+    assert run.data.tags["improvenn.stop_reason"] == "pruned"
+    assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert run.data.tags["improvenn.trial"] == "7"
