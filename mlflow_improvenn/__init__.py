@@ -14,6 +14,7 @@ _LAZY = {
     "TrainConfig": "mlflow_improvenn.config",
     "ConfigError": "mlflow_improvenn.config",
     "train": "mlflow_improvenn.run",
+    "diagnose": "mlflow_improvenn.diagnose_runs",
 }
 
 __all__ = sorted(_LAZY)

@@ -12,6 +12,10 @@ import click
 
 _COMMANDS = {
     "train": ("mlflow_improvenn.cli.train", "train", "Train one regularized model as an MLflow run."),
+    "diagnose": ("mlflow_improvenn.cli.diagnose", "diagnose",
+                 "Diagnose bias versus variance for MLflow runs."),
+    "curves": ("mlflow_improvenn.cli.diagnose", "curves",
+               "Draw several runs' learning curves on shared axes."),
 }
 
 

@@ -1,0 +1,202 @@
+"""Reading runs from MLflow the cheap way: one paged search, histories only on request.
+
+``MlflowClient.search_runs`` returns each metric's latest value with the run, which is all a
+verdict needs for our trainer's runs (they log their summary at the end). Metric histories
+cost one call per run and metric (the N+1 pattern), so they are fetched only for the runs that
+need them, from a thread pool, since each call mostly waits on the store or the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pandas as pd
+from mlflow.entities import Metric, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_improvenn.metric_conventions import CURVE_ALIASES, as_error
+from mlflow_improvenn.tracking import TAG_STOP_REASON
+
+PAGE_SIZE = 10_000
+MAX_WORKERS = 8
+_RUN_IDS_PER_FILTER = 100
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What diagnosis reads from one run: latest metric values, the task and stop reason."""
+
+    run_id: str
+    run_name: str
+    experiment_id: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    task: str | None = None
+    stop_reason: str | None = None
+
+
+def client_for(tracking_uri: str | None = None) -> MlflowClient:
+    """A client on ``tracking_uri``, else MLflow's own default (MLFLOW_TRACKING_URI, ...)."""
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def resolve_experiments(client: MlflowClient, names_or_ids: Iterable[str] | None) -> list[str]:
+    """Experiment ids for names or ids; none given means every active experiment."""
+    if not names_or_ids:
+        return _all_experiment_ids(client)
+    ids = []
+    for name in names_or_ids:
+        experiment = client.get_experiment_by_name(name) or _experiment_by_id(client, name)
+        if experiment is None:
+            raise ValueError(f"no experiment named or numbered {name!r}")
+        ids.append(experiment.experiment_id)
+    return list(dict.fromkeys(ids))
+
+
+def _experiment_by_id(client: MlflowClient, experiment_id: str):
+    try:
+        return client.get_experiment(experiment_id)
+    except MlflowException:
+        return None
+
+
+def _all_experiment_ids(client: MlflowClient) -> list[str]:
+    ids: list[str] = []
+    token = None
+    while True:
+        page = client.search_experiments(ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
+        ids.extend(e.experiment_id for e in page)
+        token = page.token
+        if not token:
+            return ids
+
+
+def search_runs(
+    client: MlflowClient,
+    experiment_ids: Sequence[str],
+    filter_string: str | None = None,
+    run_ids: Sequence[str] | None = None,
+) -> list[RunRecord]:
+    """Active runs matching every criterion given, newest first; unknown run ids are an error."""
+    if not experiment_ids:
+        return []
+    if not run_ids:
+        return _search(client, experiment_ids, filter_string or "")
+    wanted = list(dict.fromkeys(run_ids))
+    records = []
+    for start in range(0, len(wanted), _RUN_IDS_PER_FILTER):
+        chunk = wanted[start:start + _RUN_IDS_PER_FILTER]
+        id_filter = "attributes.run_id IN ({})".format(", ".join(f"'{r}'" for r in chunk))
+        combined = f"{id_filter} AND {filter_string}" if filter_string else id_filter
+        records.extend(_search(client, experiment_ids, combined))
+    missing = set(wanted) - {r.run_id for r in records}
+    if missing:
+        raise ValueError(
+            f"run(s) not found or excluded by the other criteria: {', '.join(sorted(missing))}"
+        )
+    return records
+
+
+def _search(client: MlflowClient, experiment_ids: Sequence[str], filter_string: str) -> list:
+    records: list[RunRecord] = []
+    token = None
+    while True:
+        try:
+            page = client.search_runs(
+                list(experiment_ids), filter_string, ViewType.ACTIVE_ONLY,
+                max_results=PAGE_SIZE, page_token=token,
+            )
+        except MlflowException as error:
+            if error.error_code == "INVALID_PARAMETER_VALUE":
+                raise ValueError(f"bad filter {filter_string!r}: {error.message}") from error
+            raise
+        records.extend(_record(run) for run in page)
+        token = page.token
+        if not token:
+            return records
+
+
+def _record(run) -> RunRecord:
+    return RunRecord(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or "",
+        experiment_id=run.info.experiment_id,
+        metrics=dict(run.data.metrics),
+        task=run.data.params.get("task"),
+        stop_reason=run.data.tags.get(TAG_STOP_REASON),
+    )
+
+
+def get_runs(client: MlflowClient, run_ids: Sequence[str]) -> list[RunRecord]:
+    """Runs by id, for a handful of them (the ``curves`` command); unknown ids are an error."""
+    records = []
+    for run_id in run_ids:
+        try:
+            records.append(_record(client.get_run(run_id)))
+        except MlflowException as error:
+            raise ValueError(f"no run {run_id!r}") from error
+    return records
+
+
+def fetch_histories(
+    client: MlflowClient, requests: Iterable[tuple[str, str]], max_workers: int = MAX_WORKERS
+) -> dict[tuple[str, str], list[Metric]]:
+    """``(run_id, metric)`` -> that metric's history in step order, fetched concurrently."""
+    requests = list(dict.fromkeys(requests))
+    if not requests:
+        return {}
+
+    def fetch(request: tuple[str, str]) -> list[Metric]:
+        history = client.get_metric_history(*request)
+        return sorted(history, key=lambda m: (m.step, m.timestamp))
+
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(requests))) as pool:
+        return dict(zip(requests, pool.map(fetch, requests), strict=True))
+
+
+def write_tags(
+    client: MlflowClient, tags: Mapping[str, Mapping[str, str]], max_workers: int = MAX_WORKERS
+) -> None:
+    """Set ``tags[run_id]`` on each run, one batched call per run, concurrently."""
+    if not tags:
+        return
+
+    def write(item: tuple[str, Mapping[str, str]]) -> None:
+        run_id, values = item
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in values.items()])
+
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(tags))) as pool:
+        list(pool.map(write, tags.items()))
+
+
+def curve_frames(client: MlflowClient, runs: Sequence[RunRecord]) -> dict[str, pd.DataFrame]:
+    """Each run's per-epoch curves under our column names, for :func:`plots.learning_curves`.
+
+    Other tools' names (``loss``, ``val_accuracy``, ...) are mapped to ours, accuracy turned
+    into error; a curve the run never logged is left as NaN. Keys are unique run labels.
+    """
+    chosen = {
+        run.run_id: {ours: next((k for k in names if k in run.metrics), None)
+                     for ours, names in CURVE_ALIASES.items()}
+        for run in runs
+    }
+    requests = [(run_id, key) for run_id, keys in chosen.items() for key in keys.values() if key]
+    histories = fetch_histories(client, requests)
+    frames = {}
+    for run in runs:
+        columns = {
+            ours: pd.Series({m.step: as_error(key, m.value) for m in histories[(run.run_id, key)]})
+            for ours, key in chosen[run.run_id].items() if key
+        }
+        frame = pd.DataFrame(columns, columns=list(CURVE_ALIASES)).rename_axis("epoch")
+        if frame[["train_error", "dev_error"]].isna().all().any():
+            frame = frame.drop(columns=["train_error", "dev_error"])  # plotted only as a pair
+        frames[_label(run, frames)] = frame.reset_index()
+    return frames
+
+
+def _label(run: RunRecord, taken: Mapping[str, object]) -> str:
+    label = run.run_name or run.run_id[:8]
+    return label if label not in taken else f"{label} ({run.run_id[:8]})"
