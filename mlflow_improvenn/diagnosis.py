@@ -4,7 +4,7 @@ Bias is measured against a baseline (human-level or Bayes error) rather than zer
 model beats the noise in its labels: ``avoidable_bias = train_error - baseline_error``.
 Variance is the gap the model fails to carry over to unseen data:
 ``variance = dev_error - train_error``. A gap is *high* when it is strictly greater than
-``tolerance``, an absolute amount in the units of the errors.
+``tolerance`` (beyond floating-point rounding), an absolute amount in the units of the errors.
 
 The default tolerance, :data:`DEFAULT_TOLERANCE` = 0.02, is two percentage points of error
 rate: in the recipe's own examples a 0.5-point gap is left alone and a 2-point gap is acted
@@ -28,6 +28,8 @@ from enum import Enum
 DEFAULT_TOLERANCE = 0.02
 TRAIN_LOSS_WINDOW = 5
 TRAIN_LOSS_MIN_DROP = 0.01
+#: Gaps within this of a limit count as equal to it, so 0.10 - 0.08 is not above 0.02.
+ROUNDING = 1e-9
 
 
 class Verdict(str, Enum):
@@ -100,8 +102,8 @@ def classify(
     >>> classify(0.02, 0.021, tolerance=0.02).value
     'high_variance'
     """
-    high_bias = avoidable_bias > tolerance
-    high_variance = variance > tolerance
+    high_bias = _exceeds(avoidable_bias, tolerance)
+    high_variance = _exceeds(variance, tolerance)
     if high_bias and high_variance:
         return Verdict.HIGH_BIAS_AND_VARIANCE
     if high_bias:
@@ -109,6 +111,10 @@ def classify(
     if high_variance:
         return Verdict.HIGH_VARIANCE
     return Verdict.GOOD_FIT
+
+
+def _exceeds(value: float, limit: float) -> bool:
+    return value - limit > ROUNDING
 
 
 def diagnose_errors(
@@ -208,5 +214,5 @@ def read_curves(
         return CurveFindings(best_epoch, last_epoch, None, non_finite)
     diverged = train_loss[-1] > train_loss[0]
     start = train_loss[-1 - min(window, len(train_loss) - 1)]
-    falling = (start - train_loss[-1]) > min_drop * abs(start)
+    falling = _exceeds(start - train_loss[-1], min_drop * abs(start))
     return CurveFindings(best_epoch, last_epoch, falling and not diverged, diverged)
