@@ -63,6 +63,11 @@ def option(default: Any, help: str, **spec: Any) -> Any:
 SCHEDULERS = ("none", "plateau", "step", "exponential", "cosine", "onecycle")
 MONITORS = ("dev_loss", "dev_error", "train_loss", "train_error")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: What a resumed run takes from its own invocation rather than from the checkpoint.
+RESUME_OVERRIDES = (
+    "max_epochs", "device", "amp", "log_model", "checkpoint_every_epoch", "run_name",
+    "resume_from",
+)
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,18 @@ class TrainConfig:
     log_model: bool = option(
         True, "Log the restored best model as an MLflow PyTorch model.", group="output"
     )
+    checkpoint_every_epoch: bool = option(
+        False,
+        "Also write checkpoints/last.pt after every epoch, so that an interrupted run "
+        "resumes from its last epoch.",
+        group="output",
+    )
+    resume_from: str = option(
+        "",
+        "Run id to continue, from its checkpoints/last.pt, else its best.pt: its options are "
+        "used, except max_epochs, device, amp, log_model, checkpoint_every_epoch, run_name.",
+        group="output",
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -326,7 +343,8 @@ def _check_combinations(config: TrainConfig) -> None:
     if config.is_file_dataset and not config.target:
         raise ConfigError("target", f"dataset={config.dataset} needs the name of its target column")
     if not _DEVICE_PATTERN.match(config.device):
-        raise ConfigError("device", f"{config.device!r} is not one of: auto, cpu, cuda, cuda:N, mps")
+        allowed = "auto, cpu, cuda, cuda:N, mps"
+        raise ConfigError("device", f"{config.device!r} is not one of: {allowed}")
     if config.l2_mode == "decoupled" and config.optimizer == "sgd":
         raise ConfigError(
             "l2_mode",

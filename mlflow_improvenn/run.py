@@ -1,30 +1,45 @@
 """One tracked training run, end to end: check, train, restore the best, log everything.
 
-Every check that can refuse the options (data, device) happens before the MLflow run is
-created, so bad input never leaves a half-written run behind.
+Every check that can refuse the options (data, device, the run to resume) happens before the
+MLflow run is created, so bad input never leaves a half-written run behind. The run's files
+are written locally before they are uploaded, and kept when the store fails.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 
-from mlflow_improvenn import checkpoints, data, history, plots
-from mlflow_improvenn.config import ConfigError, TrainConfig, format_value
+from mlflow_improvenn import artifacts, checkpoints, data, history
+from mlflow_improvenn.config import (
+    RESUME_OVERRIDES,
+    ConfigError,
+    TrainConfig,
+    format_value,
+    option_specs,
+    parse_value,
+)
 from mlflow_improvenn.devices import resolve_device
 from mlflow_improvenn.early_stopping import StopReason
 from mlflow_improvenn.history import EpochRecord
-from mlflow_improvenn.models import build_model, count_parameters, servable
-from mlflow_improvenn.tracking import TAG_STOP_REASON, RunTracker
+from mlflow_improvenn.models import build_model, count_parameters
+from mlflow_improvenn.tracking import (
+    TAG_STOP_REASON,
+    LatestFileUploader,
+    RunTracker,
+    download_checkpoint,
+)
 from mlflow_improvenn.training import FitResult, Trainer, evaluate, to_device_splits
 
+TAG_RESUMED_FROM = "improvenn.resumed_from"
 _STATUS = {
     StopReason.EARLY_STOPPING: "FINISHED",
     StopReason.MAX_EPOCHS: "FINISHED",
@@ -34,12 +49,16 @@ _STATUS = {
 }
 
 
-class TrainingFailed(RuntimeError):
-    """Training raised; the run was ended as FAILED with what it had learned so far."""
+class RunFailed(RuntimeError):
+    """The run could not finish; it was ended as FAILED and ``local_copy`` holds its files."""
 
-    def __init__(self, run_id: str, cause: BaseException) -> None:
-        super().__init__(f"run {run_id} failed: {type(cause).__name__}: {cause}")
+    def __init__(self, run_id: str, what: str, cause: BaseException, local_copy: Path) -> None:
+        super().__init__(
+            f"run {run_id} failed {what}: {type(cause).__name__}: {cause} "
+            f"(its history and checkpoints are kept in {local_copy})"
+        )
         self.run_id = run_id
+        self.local_copy = local_copy
 
 
 @dataclass(frozen=True)
@@ -67,32 +86,46 @@ def train(
     ``on_epoch`` sees each epoch's record and may raise
     :class:`~mlflow_improvenn.early_stopping.StopTraining` (a sweep's pruner does). The run
     is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
+    With ``config.resume_from`` the run continues another from its checkpoint.
     """
+    workdir = Path(tempfile.mkdtemp(prefix="improvenn-"))
+    config, resume_point = _resume_point(config, workdir)
     splits_np = data.load(config)
     _check_against_data(config, splits_np)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(config, splits_np)
-    splits = to_device_splits(splits_np, device)
+    trainer = Trainer(config, model, to_device_splits(splits_np, device), splits_np.task, device)
+    run_tags = dict(tags or {})
+    if resume_point is not None:
+        trainer.resume(resume_point)
+        run_tags[TAG_RESUMED_FROM] = config.resume_from
 
-    tracker = RunTracker.start(experiment, run_name(config), parent_run_id, tags)
+    tracker = RunTracker.start(experiment, run_name(config), parent_run_id, run_tags)
     tracker.log_params(_resolved_params(config, splits_np, device, model))
+    uploader = (
+        _last_checkpoint_uploader(tracker, workdir) if config.checkpoint_every_epoch else None
+    )
 
     def report(record: EpochRecord) -> None:
         tracker.metrics.add(record.metrics(), step=record.epoch)
         if on_epoch is not None:
             on_epoch(record)
 
-    trainer = Trainer(config, model, splits, splits_np.task, device, report)
-    result = trainer.fit()
+    def write_last(checkpoint: dict[str, Any]) -> None:
+        checkpoints.save_atomic(checkpoint, workdir / artifacts.LAST)
+        uploader.changed()
+
+    result = trainer.fit(report, write_last if uploader else None)
     try:
-        outcome = _finish(tracker, trainer, result, splits_np)
-    except BaseException:
-        tracker.end("FAILED")
-        raise
+        outcome = _finish(tracker, trainer, result, splits_np, workdir, uploader)
+    except Exception as error:
+        _end_quietly(tracker)
+        raise RunFailed(tracker.run_id, "to log its results", error, workdir) from error
     tracker.end(outcome.status)
     if result.error is not None:
-        raise TrainingFailed(tracker.run_id, result.error) from result.error
+        raise RunFailed(tracker.run_id, "in training", result.error, workdir) from result.error
+    shutil.rmtree(workdir, ignore_errors=True)
     return outcome
 
 
@@ -136,21 +169,61 @@ def _resolved_params(
     return resolved | {k: format_value(v) for k, v in derived.items()}
 
 
+def _resume_point(config: TrainConfig, workdir: Path) -> tuple[TrainConfig, dict | None]:
+    """The config and checkpoint to continue from; the saved options win but for overrides."""
+    if not config.resume_from:
+        return config, None
+    path = download_checkpoint(config.resume_from, workdir / "resume")
+    try:
+        checkpoint = checkpoints.load(path)
+    except checkpoints.CheckpointError as error:
+        raise ConfigError("resume_from", str(error)) from error
+    saved = {k: parse_value(k, v) for k, v in checkpoint["config"].items() if k in option_specs()}
+    resumed = TrainConfig(**(saved | {k: getattr(config, k) for k in RESUME_OVERRIDES}))
+    if checkpoint["epoch"] >= resumed.max_epochs:
+        raise ConfigError(
+            "max_epochs", f"run {config.resume_from} already reached epoch {checkpoint['epoch']}; "
+            "raise max_epochs to continue it",
+        )
+    return resumed, checkpoint
+
+
+def _last_checkpoint_uploader(tracker: RunTracker, workdir: Path) -> LatestFileUploader:
+    path = workdir / artifacts.LAST
+    folder = str(Path(artifacts.LAST).parent)
+    return LatestFileUploader(tracker.client, tracker.run_id, path, folder)
+
+
+def _end_quietly(tracker: RunTracker) -> None:
+    """Mark the run FAILED if the store still answers; the original error is what matters."""
+    with contextlib.suppress(Exception):
+        tracker.end("FAILED")
+
+
 def _finish(
-    tracker: RunTracker, trainer: Trainer, result: FitResult, splits_np: data.DataSplits
+    tracker: RunTracker,
+    trainer: Trainer,
+    result: FitResult,
+    splits_np: data.DataSplits,
+    workdir: Path,
+    uploader: LatestFileUploader | None,
 ) -> TrainOutcome:
-    """Restore the best weights, evaluate them, and log summary, artifacts and model."""
-    tracker.metrics.close()
+    """Restore the best weights, evaluate them, write the run's files, then log it all."""
     summary: dict[str, float] = {"stopped_epoch": result.stopped_epoch}
     if result.best is not None:
         trainer.model.load_state_dict(result.best["model"])
         summary |= _evaluate_best(trainer, result.best_epoch)
-    workdir = Path(tempfile.mkdtemp(prefix=f"improvenn-{tracker.run_id}-"))
-    _write_artifacts(workdir, trainer, result, splits_np)
-    tags = {TAG_STOP_REASON: result.stop_reason.value}
-    tracker.log_summary(summary, step=result.stopped_epoch, tags=tags)
+    artifacts.write_run_files(
+        workdir, result.history, result.best, result.best_epoch, run_name(trainer.config),
+        trainer.model if trainer.config.log_model else None, splits_np,
+    )
+    if uploader is not None:
+        uploader.close()
+    tracker.metrics.close()
+    tracker.log_summary(summary, step=result.stopped_epoch,
+                        tags={TAG_STOP_REASON: result.stop_reason.value})
+    shutil.rmtree(workdir / "resume", ignore_errors=True)
     tracker.log_artifacts(workdir)
-    shutil.rmtree(workdir, ignore_errors=True)
     status = "FAILED" if result.error is not None else _STATUS[result.stop_reason]
     return TrainOutcome(
         run_id=tracker.run_id,
@@ -173,50 +246,3 @@ def _evaluate_best(trainer: Trainer, best_epoch: int) -> dict[str, float]:
         if error is not None:
             summary[f"{prefix}_error"] = error
     return summary
-
-
-def _write_artifacts(
-    workdir: Path, trainer: Trainer, result: FitResult, splits_np: data.DataSplits
-) -> None:
-    if not result.history:
-        return
-    history.write_csv(result.history, workdir / "history.csv")
-    plots.learning_curves(
-        {"run": history.to_frame(result.history)},
-        workdir / "plots" / "learning_curves.png",
-        best_epochs={"run": result.best_epoch},
-        title=run_name(trainer.config),
-    )
-    if result.best is None:
-        return
-    checkpoints.save_atomic(result.best, workdir / "checkpoints" / "best.pt")
-    if trainer.config.log_model:
-        _save_model(trainer.model, splits_np, workdir / "model")
-
-
-def _save_model(model: torch.nn.Module, splits_np: data.DataSplits, path: Path) -> None:
-    """Save the restored model as an MLflow PyTorch model, loadable without this package."""
-    import mlflow.pytorch
-    from mlflow.models import infer_signature
-
-    import mlflow_improvenn
-
-    served = servable(copy.deepcopy(model), splits_np).cpu().eval()
-    example = splits_np.x_train[:5]
-    with torch.inference_mode():
-        output = served(torch.as_tensor(example)).numpy()
-    mlflow.pytorch.save_model(
-        served,
-        path=str(path),
-        signature=infer_signature(example, output),
-        input_example=example,
-        pip_requirements=_pip_requirements(),
-        code_paths=[str(Path(mlflow_improvenn.__file__).parent)],
-    )
-
-
-def _pip_requirements() -> list[str]:
-    """What the model needs to load; torch without a local label such as ``+cpu``."""
-    from importlib.metadata import version
-
-    return [f"torch=={version('torch').split('+')[0]}", f"cloudpickle=={version('cloudpickle')}"]

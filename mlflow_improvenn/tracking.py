@@ -9,6 +9,7 @@ small data; MLflow's own async mode writes one call at a time.)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -37,7 +38,6 @@ class MetricWriter:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False
-        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="improvenn-metrics", daemon=True)
         self._thread.start()
 
@@ -49,24 +49,19 @@ class MetricWriter:
             self._pending.extend(batch)
 
     def close(self) -> None:
-        """Write everything queued and stop; raises the first write error, if any."""
+        """Stop the thread and write everything still queued; raises if the store fails."""
         self._closing = True
         self._wake.set()
         self._thread.join()
         self._write_pending()
-        if self._error is not None:
-            raise self._error
 
     def _loop(self) -> None:
         while not self._closing:
             self._wake.wait(self._interval_s)
-            if self._closing or self._error is not None:
+            if self._closing:
                 return
-            try:
+            with contextlib.suppress(Exception):  # metrics stay queued; close() tries again
                 self._write_pending()
-            except Exception as error:  # kept for close(); metrics stay queued
-                self._error = error
-                return
 
     def _write_pending(self) -> None:
         with self._lock:
@@ -79,6 +74,69 @@ class MetricWriter:
                 with self._lock:  # put back what was not written, ahead of newer metrics
                     self._pending[:0] = batch[start:]
                 raise
+
+
+class LatestFileUploader:
+    """Uploads the newest version of one file as an artifact, in the background.
+
+    Used for ``checkpoints/last.pt``, rewritten every epoch: uploads happen at most every
+    ``interval_s`` and only of the latest version, so a fast loop never waits on the store.
+    """
+
+    def __init__(self, client: MlflowClient, run_id: str, path: Path, artifact_dir: str,
+                 interval_s: float = 1.0) -> None:
+        self._client = client
+        self._run_id = run_id
+        self._path = path
+        self._artifact_dir = artifact_dir
+        self._interval_s = interval_s
+        self._changed = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name="improvenn-upload", daemon=True)
+        self._thread.start()
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    def close(self) -> None:
+        """Stop; the final version goes up with the run's other files."""
+        self._closing = True
+        self._changed.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._closing:
+            self._changed.wait()
+            if self._closing:
+                return
+            with contextlib.suppress(Exception):  # retried on the next change or at the end
+                self._upload_if_changed()
+            time.sleep(self._interval_s)
+
+    def _upload_if_changed(self) -> None:
+        if not self._changed.is_set() or not self._path.exists():
+            return
+        self._changed.clear()
+        try:
+            self._client.log_artifact(self._run_id, str(self._path), self._artifact_dir)
+        except BaseException:
+            self._changed.set()
+            raise
+
+
+def download_checkpoint(run_id: str, directory: Path) -> Path:
+    """The run's ``checkpoints/last.pt``, else its ``best.pt``, downloaded to ``directory``."""
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        names = {a.path for a in client.list_artifacts(run_id, "checkpoints")}
+    except MlflowException as error:
+        raise ConfigError("resume_from", f"no run {run_id!r}: {error.message}") from error
+    for name in ("checkpoints/last.pt", "checkpoints/best.pt"):
+        if name in names:
+            return Path(client.download_artifacts(run_id, name, str(directory)))
+    raise ConfigError("resume_from", f"run {run_id} has no checkpoints/last.pt or best.pt")
 
 
 class RunTracker:

@@ -8,6 +8,7 @@ host inside an epoch.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,6 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from mlflow_improvenn.checkpoints import snapshot
 from mlflow_improvenn.config import TrainConfig
 from mlflow_improvenn.data import DataSplits
 from mlflow_improvenn.early_stopping import EarlyStopping, StopReason, StopTraining
@@ -115,7 +115,7 @@ class FitResult:
 
 
 class Trainer:
-    """Trains one model under one config; ``on_epoch`` receives each epoch's record."""
+    """Trains one model under one config, from scratch or from a checkpoint."""
 
     def __init__(
         self,
@@ -124,14 +124,12 @@ class Trainer:
         splits: dict[str, Split],
         task: str,
         device: torch.device,
-        on_epoch: Callable[[EpochRecord], None],
     ) -> None:
         self.config = config
         self.model = model.to(device)
         self.splits = splits
         self.objective = Objective(task)
         self.device = device
-        self.on_epoch = on_epoch
         self.optimizer = build_optimizer(config, self.model)
         self.schedule = LRSchedule(config, self.optimizer)
         self.stopper = EarlyStopping(config.patience, config.min_delta, config.mode)
@@ -139,26 +137,66 @@ class Trainer:
         self.use_amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
+        self.start_epoch = 1
+        self.resumed_best: dict[str, Any] | None = None
 
-    def fit(self) -> FitResult:
+    def checkpoint(self, epoch: int) -> dict[str, Any]:
+        """A copy of everything needed to continue after ``epoch`` as if never stopped."""
+        rng = {"torch": torch.get_rng_state(), "batches": self.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return copy.deepcopy({
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "early_stopping": self.stopper.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng,
+            "config": self.config.to_params(),
+        })
+
+    def resume(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from a :meth:`checkpoint` (a ``last.pt`` carries the best one inside)."""
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.schedule.load_state_dict(checkpoint["schedule"])
+        self.stopper.load_state_dict(checkpoint["early_stopping"])
+        self.scaler.load_state_dict(checkpoint["scaler"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        self.generator.set_state(checkpoint["rng"]["batches"])
+        if "cuda" in checkpoint["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], self.device)
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.resumed_best = checkpoint.get("best", checkpoint)
+
+    def fit(
+        self,
+        on_epoch: Callable[[EpochRecord], None],
+        on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    ) -> FitResult:
         """Train until early stopping, ``max_epochs``, a non-finite loss or an interrupt.
 
-        ``on_epoch`` may raise :class:`StopTraining` to end after the epoch it was given. A
-        KeyboardInterrupt ends the loop with reason ``interrupted``; any other exception is
-        kept in the result, so what was learned before it is still logged.
+        ``on_epoch`` receives each epoch's record and may raise :class:`StopTraining` to end
+        after that epoch; ``on_checkpoint``, when given, receives every epoch's checkpoint
+        (with the best one inside, as ``best``). A KeyboardInterrupt ends the loop with
+        reason ``interrupted``; any other exception is kept in the result, so what was
+        learned before it is still logged.
         """
         history: list[EpochRecord] = []
-        best: dict[str, Any] | None = None
+        best = self.resumed_best
         reason = StopReason.MAX_EPOCHS
         error: BaseException | None = None
         try:
-            for epoch in range(1, self.config.max_epochs + 1):
+            for epoch in range(self.start_epoch, self.config.max_epochs + 1):
                 record = self._run_epoch(epoch)
                 history.append(record)
                 should_stop = not record.is_finite() or self._decide(epoch, record)
                 if self.stopper.best_epoch_ == epoch:
-                    best = self._snapshot(epoch)
-                self.on_epoch(record)
+                    best = self.checkpoint(epoch)
+                on_epoch(record)
+                if on_checkpoint is not None:
+                    on_checkpoint(self.checkpoint(epoch) | {"best": best})
                 if should_stop:
                     reason = self._reason(epoch, record)
                     break
@@ -171,11 +209,11 @@ class Trainer:
         return FitResult(history, reason, best, self.stopper.best_epoch_, error)
 
     def _decide(self, epoch: int, record: EpochRecord) -> bool:
-        """Ask early stopping, then step the schedule unless training ends here."""
+        """Ask early stopping, then step the schedule (also after the last epoch, so that a
+        checkpoint of it continues exactly when resumed with more epochs)."""
         monitored = getattr(record, self.config.monitor)
         should_stop = self.stopper.update(epoch, monitored) or epoch == self.config.max_epochs
-        if not should_stop:
-            self.schedule.step(monitored)
+        self.schedule.step(monitored)
         return should_stop
 
     def _reason(self, epoch: int, record: EpochRecord) -> StopReason:
@@ -241,13 +279,3 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-
-    def _snapshot(self, epoch: int) -> dict[str, Any]:
-        return snapshot(
-            self.model,
-            self.optimizer,
-            self.schedule.state_dict(),
-            self.stopper.state_dict(),
-            epoch,
-            self.config.to_params(),
-        )

@@ -24,8 +24,8 @@ def make(**options: object) -> tuple[TrainConfig, nn.Module, data.DataSplits]:
 
 def weight_norm_after_training(**options: object) -> float:
     config, model, splits = make(max_epochs=15, patience=0, hidden_units=(32,), **options)
-    trainer = Trainer(config, model, to_device_splits(splits, CPU), splits.task, CPU, lambda r: None)
-    trainer.fit()
+    trainer = Trainer(config, model, to_device_splits(splits, CPU), splits.task, CPU)
+    trainer.fit(on_epoch=lambda record: None)
     decay, _ = decayed_parameters(trainer.model)
     return float(sum(w.detach().pow(2).sum() for w in decay))
 

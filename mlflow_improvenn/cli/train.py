@@ -38,9 +38,8 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
     defaults = TrainConfig()
     types = option_types()
     for name, spec in reversed(option_specs().items()):
-        click_type = (
-            click.Choice(spec.choices) if spec.choices else _CLICK_TYPES.get(types[name], click.STRING)
-        )
+        plain_type = _CLICK_TYPES.get(types[name], click.STRING)
+        click_type = click.Choice(spec.choices) if spec.choices else plain_type
         command = click.option(
             flag(name),
             name,
@@ -74,8 +73,10 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     The tracking store is MLflow's: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here.
     """
     config = build_config(values)
+    from mlflow.exceptions import MlflowException
+
     from mlflow_improvenn.cli.progress import progress_printer
-    from mlflow_improvenn.run import TrainingFailed
+    from mlflow_improvenn.run import RunFailed
     from mlflow_improvenn.run import train as run_training
 
     signal.signal(signal.SIGTERM, _interrupt)
@@ -84,8 +85,10 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
             outcome = run_training(config, experiment=experiment, on_epoch=on_epoch)
         except ConfigError as error:
             raise click.BadParameter(error.message, param_hint=f"'{flag(error.option)}'") from error
-        except TrainingFailed as error:
+        except RunFailed as error:
             raise click.ClickException(str(error)) from error
+        except MlflowException as error:
+            raise click.ClickException(f"MLflow tracking failed: {error.message}") from error
     _report(outcome)
     if outcome.status == "KILLED":
         sys.exit(130)
