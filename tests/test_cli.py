@@ -99,3 +99,31 @@ def test_top_level_help_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules and 'mlflow' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_a_terminal_gets_a_progress_bar(tracking_uri: str) -> None:
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: improvenn with a 24x100 terminal as stdout
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        os.execv(sys.executable, [sys.executable, "-m", "mlflow_improvenn", "train", *FAST,
+                                  "--max-epochs", "3"])
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "3/3" in text and "epoch/s" in text and "dev_loss=" in text
+    assert "epoch    1/3" not in text  # no plain lines on a terminal
