@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
+from matplotlib.figure import Figure
 
 
 def learning_curves(
@@ -18,17 +20,11 @@ def learning_curves(
     ``histories`` maps a label to a frame with the columns of ``history.csv``; several
     labels share the axes, so regularization settings compare side by side.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     has_error = any("dev_error" in h for h in histories.values())
     n_panels = 3 if has_error else 2
-    figure, axes = plt.subplots(
-        n_panels, 1, figsize=(8, 3 * n_panels), sharex=True, constrained_layout=True
-    )
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    figure = new_figure((8, 3 * n_panels))
+    axes = figure.subplots(n_panels, 1, sharex=True)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, (label, history) in enumerate(histories.items()):
         color = colors[index % len(colors)]
         prefix = f"{label} " if len(histories) > 1 else ""
@@ -52,8 +48,12 @@ def learning_curves(
     axes[0].set_title(title)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
+
+
+def new_figure(size: tuple[float, float]) -> Figure:
+    """A figure outside pyplot: no global backend switch, no state shared between threads."""
+    return Figure(figsize=size, layout="constrained")
 
 
 def _pair(axis, history: pd.DataFrame, kind: str, color: str, prefix: str) -> None:
