@@ -140,8 +140,11 @@ class _CurveKeys:
 
 
 def _curve_keys(run: RunRecord) -> _CurveKeys | None:
+    """The loss histories to read: the dev loss only where no summary names the best epoch."""
     train = next((k for k in CURVE_ALIASES["train_loss"] if k in run.metrics), None)
-    dev = next((k for k in CURVE_ALIASES["dev_loss"] if k in run.metrics), None)
+    dev = None
+    if "best_epoch" not in run.metrics:
+        dev = next((k for k in CURVE_ALIASES["dev_loss"] if k in run.metrics), None)
     return _CurveKeys(train, dev) if train else None
 
 

@@ -21,7 +21,10 @@ from mlflow_improvenn.metric_conventions import CURVE_ALIASES, as_error
 from mlflow_improvenn.tracking import TAG_STOP_REASON
 
 PAGE_SIZE = 10_000
-MAX_WORKERS = 8
+#: Threads for history calls: many for a server (each call mostly waits on the network),
+#: few for a local database (measured: sqlite gets slower beyond about 4).
+REMOTE_WORKERS = 16
+LOCAL_WORKERS = 4
 _RUN_IDS_PER_FILTER = 100
 
 
@@ -43,34 +46,33 @@ def client_for(tracking_uri: str | None = None) -> MlflowClient:
 
 
 def resolve_experiments(client: MlflowClient, names_or_ids: Iterable[str] | None) -> list[str]:
-    """Experiment ids for names or ids; none given means every active experiment."""
+    """Experiment ids for names (first) or ids; none given means every active experiment.
+
+    One listing answers every name and id, so a remote server is asked once, not per name.
+    """
+    experiments = _active_experiments(client)
     if not names_or_ids:
-        return _all_experiment_ids(client)
+        return [e.experiment_id for e in experiments]
+    by_name = {e.name: e.experiment_id for e in experiments}
+    known_ids = {e.experiment_id for e in experiments}
     ids = []
     for name in names_or_ids:
-        experiment = client.get_experiment_by_name(name) or _experiment_by_id(client, name)
-        if experiment is None:
-            raise ValueError(f"no experiment named or numbered {name!r}")
-        ids.append(experiment.experiment_id)
+        experiment_id = by_name.get(name) or (name if name in known_ids else None)
+        if experiment_id is None:
+            raise ValueError(f"no active experiment named or numbered {name!r}")
+        ids.append(experiment_id)
     return list(dict.fromkeys(ids))
 
 
-def _experiment_by_id(client: MlflowClient, experiment_id: str):
-    try:
-        return client.get_experiment(experiment_id)
-    except MlflowException:
-        return None
-
-
-def _all_experiment_ids(client: MlflowClient) -> list[str]:
-    ids: list[str] = []
+def _active_experiments(client: MlflowClient) -> list:
+    experiments: list = []
     token = None
     while True:
         page = client.search_experiments(ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
-        ids.extend(e.experiment_id for e in page)
+        experiments.extend(page)
         token = page.token
         if not token:
-            return ids
+            return experiments
 
 
 def search_runs(
@@ -140,13 +142,20 @@ def get_runs(client: MlflowClient, run_ids: Sequence[str]) -> list[RunRecord]:
     return records
 
 
+def workers_for(client: MlflowClient) -> int:
+    """How many concurrent calls pay off on this client's tracking store."""
+    remote = str(client.tracking_uri).startswith(("http:", "https:", "databricks"))
+    return REMOTE_WORKERS if remote else LOCAL_WORKERS
+
+
 def fetch_histories(
-    client: MlflowClient, requests: Iterable[tuple[str, str]], max_workers: int = MAX_WORKERS
+    client: MlflowClient, requests: Iterable[tuple[str, str]], max_workers: int | None = None
 ) -> dict[tuple[str, str], list[Metric]]:
     """``(run_id, metric)`` -> that metric's history in step order, fetched concurrently."""
     requests = list(dict.fromkeys(requests))
     if not requests:
         return {}
+    max_workers = max_workers or workers_for(client)
 
     def fetch(request: tuple[str, str]) -> list[Metric]:
         history = client.get_metric_history(*request)
@@ -157,11 +166,12 @@ def fetch_histories(
 
 
 def write_tags(
-    client: MlflowClient, tags: Mapping[str, Mapping[str, str]], max_workers: int = MAX_WORKERS
+    client: MlflowClient, tags: Mapping[str, Mapping[str, str]], max_workers: int | None = None
 ) -> None:
     """Set ``tags[run_id]`` on each run, one batched call per run, concurrently."""
     if not tags:
         return
+    max_workers = max_workers or workers_for(client)
 
     def write(item: tuple[str, Mapping[str, str]]) -> None:
         run_id, values = item
