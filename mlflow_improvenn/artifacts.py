@@ -35,10 +35,10 @@ def write_run_files(
 ) -> None:
     """History, learning curves, the best checkpoint and (when given) the restored model."""
     if records:
-        history.write_csv(records, folder / HISTORY)
+        frame = history.to_frame(records)
+        frame.to_csv(folder / HISTORY, index=False)
         plots.learning_curves(
-            {"run": history.to_frame(records)}, folder / CURVES,
-            best_epochs={"run": best_epoch}, title=title,
+            {"run": frame}, folder / CURVES, best_epochs={"run": best_epoch}, title=title
         )
     if best is not None:
         checkpoints.save_atomic(best, folder / BEST)

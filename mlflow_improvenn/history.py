@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import pandas as pd
 
@@ -39,8 +38,3 @@ def to_frame(records: list[EpochRecord]) -> pd.DataFrame:
     frame = pd.DataFrame([asdict(r) for r in records], columns=["epoch", *METRIC_NAMES])
     return frame.dropna(axis="columns", how="all")
 
-
-def write_csv(records: list[EpochRecord], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    to_frame(records).to_csv(path, index=False)
-    return path
