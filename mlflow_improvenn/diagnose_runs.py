@@ -119,14 +119,22 @@ def tag_runs(frame: pd.DataFrame, tracking_uri: str | None = None) -> None:
 
 
 def summary_curves(run: RunRecord) -> CurveFindings:
-    """Curve findings from the trainer's summary alone (no history calls)."""
-    best = run.metrics.get("best_epoch")
+    """Curve findings from the trainer's summary alone (no history calls).
+
+    ``best_epoch`` is where the monitored metric was best: a dev epoch only when early
+    stopping watched the dev set.
+    """
+    best = run.metrics.get("best_epoch") if _monitors_dev(run) else None
     last = run.metrics.get("stopped_epoch")
     return CurveFindings(
         best_epoch=_as_epoch(best),
         last_epoch=_as_epoch(last),
         diverged=run.stop_reason == "non_finite_loss",
     )
+
+
+def _monitors_dev(run: RunRecord) -> bool:
+    return run.monitor is None or run.monitor.startswith("dev_")
 
 
 def _as_epoch(value: float | None) -> int | None:
@@ -143,7 +151,7 @@ def _curve_keys(run: RunRecord) -> _CurveKeys | None:
     """The loss histories to read: the dev loss only where no summary names the best epoch."""
     train = next((k for k in CURVE_ALIASES["train_loss"] if k in run.metrics), None)
     dev = None
-    if "best_epoch" not in run.metrics:
+    if "best_epoch" not in run.metrics or not _monitors_dev(run):
         dev = next((k for k in CURVE_ALIASES["dev_loss"] if k in run.metrics), None)
     return _CurveKeys(train, dev) if train else None
 

@@ -46,14 +46,14 @@ class Verdict(str, Enum):
 class CurveFindings:
     """What a person reads off the learning curves; None where the curves were not read."""
 
-    best_epoch: int | None = None
+    best_epoch: int | None = None  # where the dev loss (or the dev metric monitored) was best
     last_epoch: int | None = None
     train_loss_falling: bool | None = None
     diverged: bool = False
 
     @property
     def epochs_past_best(self) -> int | None:
-        """How long training went on after the dev loss was lowest."""
+        """How long training went on after the dev set was best."""
         if self.best_epoch is None or self.last_epoch is None:
             return None
         return self.last_epoch - self.best_epoch
@@ -64,7 +64,7 @@ class CurveFindings:
         if self.diverged:
             notes.append("diverged (non-finite or rising train loss)")
         if self.epochs_past_best:
-            notes.append(f"dev loss lowest at epoch {self.best_epoch} of {self.last_epoch}")
+            notes.append(f"dev best at epoch {self.best_epoch} of {self.last_epoch}")
         if self.train_loss_falling:
             notes.append("train loss still falling at the end")
         elif self.train_loss_falling is False:
@@ -178,7 +178,7 @@ def recommend(verdict: Verdict, curves: CurveFindings | None = None) -> str:
         elif curves.train_loss_falling is False:
             step = step.replace("train longer, ", "")
     elif verdict is Verdict.HIGH_VARIANCE and curves.epochs_past_best:
-        step += f" (dev loss was lowest at epoch {curves.best_epoch} of {curves.last_epoch})"
+        step += f" (dev was best at epoch {curves.best_epoch} of {curves.last_epoch})"
     if curves.diverged:
         return _DIVERGED if verdict is Verdict.INSUFFICIENT_DATA else f"{_DIVERGED}; then {step}"
     return step

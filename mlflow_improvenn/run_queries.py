@@ -37,6 +37,7 @@ class RunRecord:
     experiment_id: str
     metrics: dict[str, float] = field(default_factory=dict)
     task: str | None = None
+    monitor: str | None = None
     stop_reason: str | None = None
 
 
@@ -127,6 +128,7 @@ def _record(run) -> RunRecord:
         experiment_id=run.info.experiment_id,
         metrics=dict(run.data.metrics),
         task=run.data.params.get("task"),
+        monitor=run.data.params.get("monitor"),
         stop_reason=run.data.tags.get(TAG_STOP_REASON),
     )
 

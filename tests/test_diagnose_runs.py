@@ -142,7 +142,7 @@ def test_foreign_metric_names(tracking_uri: str) -> None:
     assert rows["loss"].metrics == "loss/val_loss"
     assert rows["loss"].dev_error == 0.7
     assert (rows["loss"].best_epoch, rows["loss"].last_epoch) == (2, 4)
-    assert "dev loss lowest at epoch 2 of 4" in rows["loss"].notes
+    assert "dev best at epoch 2 of 4" in rows["loss"].notes
     assert rows["train-loss"].metrics == "train_loss/val_loss"
     assert {r.diagnosis for r in rows.values()} != {"insufficient_data"}
 
@@ -268,3 +268,13 @@ def test_diagnose_help_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_best_epoch_is_a_dev_epoch_only_when_early_stopping_watched_dev(tracking_uri: str) -> None:
+    plant("monitor", "dev", **ours(0.0, 0.3, params={"task": "binary", "monitor": "dev_loss"}))
+    plant("monitor", "train", **ours(0.0, 0.3, params={"task": "binary", "monitor": "train_loss"}))
+    rows = by_name(diagnose(["monitor"]))
+    assert rows["dev"].best_epoch == 8 and "dev was best at epoch 8 of 10" in (
+        rows["dev"].recommendation
+    )
+    assert pd.isna(rows["train"].best_epoch) and "epoch" not in rows["train"].recommendation

@@ -149,7 +149,7 @@ def test_curves_sharpen_the_bias_advice() -> None:
 def test_variance_advice_names_the_best_epoch() -> None:
     past = CurveFindings(best_epoch=12, last_epoch=40)
     assert past.epochs_past_best == 28
-    assert "lowest at epoch 12 of 40" in recommend(Verdict.HIGH_VARIANCE, past)
+    assert "dev was best at epoch 12 of 40" in recommend(Verdict.HIGH_VARIANCE, past)
     at_end = CurveFindings(best_epoch=40, last_epoch=40)
     assert "epoch" not in recommend(Verdict.HIGH_VARIANCE, at_end)
 
@@ -166,7 +166,7 @@ def test_diverged_runs_get_the_learning_rate_advice_first() -> None:
 def test_read_curves_finds_the_best_dev_epoch() -> None:
     found = read_curves([1.0, 0.8, 0.7, 0.6, 0.5], [1.0, 0.7, 0.9, 0.95, 0.97])
     assert (found.best_epoch, found.last_epoch, found.epochs_past_best) == (2, 5, 3)
-    assert "dev loss lowest at epoch 2 of 5" in found.notes()
+    assert "dev best at epoch 2 of 5" in found.notes()
 
 
 @pytest.mark.parametrize(

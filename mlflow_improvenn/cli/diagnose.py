@@ -87,9 +87,26 @@ def render(frame: Any, output_format: str) -> str:
         return frame.to_csv(index=False).rstrip("\n")
     if frame.empty:
         return "No runs matched."
-    table = frame[list(_TABLE_COLUMNS)].rename(columns=_TABLE_COLUMNS)
-    return table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4f}",
-                           justify="left")
+    return _table(frame)
+
+
+def _table(frame: Any) -> str:
+    """Names and words left-aligned, numbers right-aligned to 4 decimals, gaps as '-'."""
+    columns = []
+    for name, header in _TABLE_COLUMNS.items():
+        values = frame[name].tolist()
+        numeric = name not in ("run_name", "diagnosis", "recommendation")
+        cells = [_cell(v, numeric) for v in values]
+        width = max(len(header), *(len(c) for c in cells))
+        align = str.rjust if numeric else str.ljust
+        columns.append([align(header, width)] + [align(c, width) for c in cells])
+    return "\n".join("  ".join(row).rstrip() for row in zip(*columns, strict=True))
+
+
+def _cell(value: Any, numeric: bool) -> str:
+    if numeric:
+        return "-" if value is None or math.isnan(value) else f"{value:.4f}"
+    return str(value)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
