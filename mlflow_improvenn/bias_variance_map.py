@@ -39,7 +39,7 @@ def draw_map(
 
     placed = frame.dropna(subset=["avoidable_bias", "variance"])
     (x_low, x_high), (y_low, y_high) = _limits(placed, tolerance)
-    figure, axis = plt.subplots(figsize=(7, 6), constrained_layout=True)
+    figure, axis = plt.subplots(figsize=(9, 6), constrained_layout=True)
     for verdict, color, right, up in _REGIONS:
         axis.fill_between(
             [tolerance, x_high] if right else [x_low, tolerance],
@@ -48,9 +48,12 @@ def draw_map(
         )
     axis.scatter(placed["avoidable_bias"], placed["variance"], color="black", s=20, zorder=2)
     if len(placed) <= _MAX_LABELS:
+        middle = (x_low + x_high) / 2
         for row in placed.itertuples():
+            left = row.avoidable_bias > middle  # label towards the centre, so it stays inside
             axis.annotate(row.run_name or row.run_id[:8], (row.avoidable_bias, row.variance),
-                          textcoords="offset points", xytext=(4, 4), fontsize="small")
+                          textcoords="offset points", xytext=(-4 if left else 4, 4),
+                          ha="right" if left else "left", fontsize="small")
     axis.set_xlim(x_low, x_high)
     axis.set_ylim(y_low, y_high)
     axis.set_xlabel("avoidable bias = train error - baseline error")
@@ -58,7 +61,7 @@ def draw_map(
     skipped = len(frame) - len(placed)
     suffix = f" ({skipped} run(s) with insufficient data not shown)" if skipped else ""
     axis.set_title(f"{title}, tolerance {tolerance:g}{suffix}", fontsize="medium")
-    axis.legend(loc="upper right", fontsize="small")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     axis.grid(alpha=0.3, zorder=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)

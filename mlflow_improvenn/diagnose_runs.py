@@ -103,7 +103,8 @@ def diagnose(
         ), found)
         for run, choice, found in zip(runs, choices, findings, strict=True)
     ]
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS).astype({"best_epoch": "Int64",
+                                                        "last_epoch": "Int64"})
     if tag:
         tag_runs(frame, tracking_uri)
     return frame

@@ -110,12 +110,16 @@ def _cell(value: Any, numeric: bool) -> str:
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """NaN and numpy scalars become what JSON has: null and plain numbers."""
+    """NaN, NA and numpy scalars become what JSON has: null and plain numbers."""
+    import pandas as pd
+
     clean = {}
     for key, value in row.items():
         if hasattr(value, "item"):
             value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
+        if not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value):
+            value = None
+        elif isinstance(value, float) and not math.isfinite(value):
             value = None
         clean[key] = value
     return clean
