@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
 
 from mlflow_improvenn.diagnosis import (
     DEFAULT_TOLERANCE,
@@ -174,7 +175,7 @@ def needs_history(
 
 
 def _read_needed_curves(
-    client, runs: list[RunRecord], choices: list[MetricChoice],
+    client: MlflowClient, runs: list[RunRecord], choices: list[MetricChoice],
     findings: list[CurveFindings], baseline_error: float, tolerance: float,
 ) -> list[CurveFindings]:
     wanted = {
