@@ -117,11 +117,9 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     for key, value in row.items():
         if hasattr(value, "item"):
             value = value.item()
-        if not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value):
-            value = None
-        elif isinstance(value, float) and not math.isfinite(value):
-            value = None
-        clean[key] = value
+        missing = not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)
+        infinite = isinstance(value, float) and math.isinf(value)
+        clean[key] = None if missing or infinite else value
     return clean
 
 
