@@ -16,6 +16,10 @@ _COMMANDS = {
                  "Diagnose bias versus variance for MLflow runs."),
     "curves": ("mlflow_improvenn.cli.diagnose", "curves",
                "Draw several runs' learning curves on shared axes."),
+    "recipe": ("mlflow_improvenn.cli.recipe", "recipe",
+               "Apply the basic recipe in a loop: train, diagnose, fix, repeat."),
+    "lesson": ("mlflow_improvenn.cli.lesson", "lesson",
+               "Run one lesson of the tutorial as compared MLflow runs."),
 }
 
 

@@ -1,0 +1,71 @@
+"""``improvenn recipe``: the basic recipe in a loop, from any training configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mlflow_improvenn.cli.train import build_config, flag, training_options
+from mlflow_improvenn.config import ConfigError
+
+
+@click.command()
+@training_options
+@click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Most training runs, the first one included.")
+@click.option("--target-dev-error", type=click.FloatRange(min=0), default=None,
+              help="Stop once a run's dev error is at most this (default: stop at a good fit).")
+@click.option("--baseline-error", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Human-level or Bayes error that bias is measured against.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
+              help="A gap above this is high (default: the diagnosis's 0.02).")
+@click.option("--max-width", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Widest hidden layer the recipe may grow.")
+@click.option("--max-depth", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Most hidden layers the recipe may grow.")
+@click.option("--data-first/--regularize-first", default=False, show_default=True,
+              help="On high variance, use more of the data set's rows before regularizing.")
+def recipe(
+    experiment: str | None, max_steps: int, target_dev_error: float | None,
+    baseline_error: float, tolerance: float | None, max_width: int, max_depth: int,
+    data_first: bool, **values: Any,
+) -> None:
+    """Train, diagnose, fix the bigger problem, repeat: each step a child run in MLflow.
+
+    High bias grows the network (wider, then deeper) or trains longer; high variance adds
+    L2, dropout, early stopping or more data. A change that makes the dev error worse is
+    undone and the next idea tried.
+    """
+    config = build_config(values)
+    from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE
+    from mlflow_improvenn.recipe import RecipePolicy
+    from mlflow_improvenn.recipe_loop import RecipeSettings, run_recipe
+
+    settings = RecipeSettings(
+        max_steps=max_steps, target_dev_error=target_dev_error, baseline_error=baseline_error,
+        tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+        policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first),
+    )
+    from mlflow.exceptions import MlflowException
+
+    try:
+        result = run_recipe(config, settings, experiment, on_step=_print_step)
+    except ConfigError as error:
+        raise click.BadParameter(error.message, param_hint=f"'{flag(error.option)}'") from error
+    except MlflowException as error:
+        raise click.ClickException(f"MLflow tracking failed: {error.message}") from error
+    best = result.best
+    click.echo(
+        f"Recipe {result.parent_run_id} ended ({result.stop_reason}) after "
+        f"{len(result.steps)} step(s); best: step {best.step}, dev error "
+        f"{best.dev_error:.4f}, run {best.run_id}."
+    )
+
+
+def _print_step(step: Any) -> None:
+    d = step.diagnosis
+    errors = "" if d.train_error is None else f"train {d.train_error:.4f} "
+    dev = "" if d.dev_error is None else f"dev {d.dev_error:.4f} "
+    click.echo(f"step {step.step}: {step.action} -> {errors}{dev}{d.verdict.value}")
