@@ -32,14 +32,12 @@ def draw_map(
 
     Runs without a verdict (insufficient data) cannot be placed; the title counts them.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from mlflow_improvenn.plots import new_figure
 
     placed = frame.dropna(subset=["avoidable_bias", "variance"])
     (x_low, x_high), (y_low, y_high) = _limits(placed, tolerance)
-    figure, axis = plt.subplots(figsize=(9, 6), constrained_layout=True)
+    figure = new_figure((9, 6))
+    axis = figure.subplots()
     for verdict, color, right, up in _REGIONS:
         axis.fill_between(
             [tolerance, x_high] if right else [x_low, tolerance],
@@ -65,7 +63,6 @@ def draw_map(
     axis.grid(alpha=0.3, zorder=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
 
 
