@@ -15,8 +15,9 @@ from mlflow_improvenn.config import ConfigError
 @click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=6, show_default=True,
               help="Most training runs, the first one included.")
-@click.option("--target-dev-error", type=click.FloatRange(min=0), default=None,
-              help="Stop once a run's dev error is at most this (default: stop at a good fit).")
+@click.option("--target-dev-error", type=click.FloatRange(min=0), default=0.0,
+              show_default=True,
+              help="Stop once a run's dev error is at most this (0: stop at a good fit).")
 @click.option("--baseline-error", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Human-level or Bayes error that bias is measured against.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=None,
@@ -25,10 +26,10 @@ from mlflow_improvenn.config import ConfigError
               help="Widest hidden layer the recipe may grow.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=4, show_default=True,
               help="Most hidden layers the recipe may grow.")
-@click.option("--data-first/--regularize-first", default=False, show_default=True,
+@click.option("--data-first", type=click.BOOL, default=False, show_default=True,
               help="On high variance, use more of the data set's rows before regularizing.")
 def recipe(
-    experiment: str | None, max_steps: int, target_dev_error: float | None,
+    experiment: str | None, max_steps: int, target_dev_error: float,
     baseline_error: float, tolerance: float | None, max_width: int, max_depth: int,
     data_first: bool, **values: Any,
 ) -> None:
@@ -44,7 +45,8 @@ def recipe(
     from mlflow_improvenn.recipe_loop import RecipeSettings, run_recipe
 
     settings = RecipeSettings(
-        max_steps=max_steps, target_dev_error=target_dev_error, baseline_error=baseline_error,
+        max_steps=max_steps, target_dev_error=target_dev_error or None,
+        baseline_error=baseline_error,
         tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
         policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first),
     )
