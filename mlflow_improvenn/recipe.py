@@ -32,6 +32,8 @@ DROPOUT_LADDER = (0.1, 0.2, 0.3, 0.5)
 _L2_FACTOR = 10.0
 _L2_STEPS = 3
 
+Change = tuple[str, dict[str, Any] | None]
+
 
 @dataclass(frozen=True)
 class RecipePolicy:
@@ -112,10 +114,12 @@ def candidate_actions(
     }
     changes = by_verdict.get(facts.verdict, [])
     actions = [Action(facts.verdict, kind, tuple(c.items())) for kind, c in changes if c]
-    return [a for a in actions if _valid(a, config)]
+    unique: dict[tuple, Action] = {}
+    for action in actions:  # a change proposed twice counts once, at its first place
+        unique.setdefault(action.key, action)
+    return [a for a in unique.values() if _valid(a, config)]
 
 
-Change = tuple[str, dict[str, Any] | None]
 Rule = Callable[[TrainConfig, RunFacts, RecipePolicy], Change]
 
 
@@ -183,38 +187,41 @@ _BIAS_RULES: tuple[Rule, ...] = (
 
 
 def _early_stopping(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:
-    if config.patience > 0:
+    """Stop on the dev loss (keeping its best epoch), unless a dev metric already decides."""
+    watches_dev = config.monitor.startswith("dev_")
+    if config.patience > 0 and watches_dev:
         return "early_stopping", None
-    return "early_stopping", {"patience": policy.patience}
+    changes: dict[str, Any] = {"patience": config.patience or policy.patience}
+    if not watches_dev:
+        changes["monitor"] = "dev_loss"
+    return "early_stopping", changes
 
 
-def _more_l2(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:
+def _stronger_l2(config: TrainConfig, policy: RecipePolicy) -> list[Change]:
+    """Every rung of the L2 ladder above the current strength, weakest first."""
     start = L2_START[config.l2_mode]
-    ceiling = start * _L2_FACTOR ** (policy.l2_steps - 1)
-    if config.weight_decay >= ceiling * (1 - 1e-9):
-        return "more_l2", None
-    raised = start if config.weight_decay < start else config.weight_decay * _L2_FACTOR
-    return "more_l2", {"weight_decay": min(raised, ceiling)}
+    rungs = [start * _L2_FACTOR**i for i in range(policy.l2_steps)]
+    return [("more_l2", {"weight_decay": r}) for r in rungs if r > config.weight_decay * 1.000001]
 
 
-def _more_dropout(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:
-    higher = [r for r in DROPOUT_LADDER if r > max(config.dropout)]
-    return "more_dropout", {"dropout": (higher[0],)} if higher else None
+def _stronger_dropout(config: TrainConfig) -> list[Change]:
+    return [("more_dropout", {"dropout": (r,)}) for r in DROPOUT_LADDER if r > max(config.dropout)]
 
 
-def _regularize(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> list[Change]:
-    """L2 and dropout by turns: whichever is lower on its ladder goes first (L2 on a tie)."""
-    l2, dropout = _more_l2(config, facts, policy), _more_dropout(config, facts, policy)
-    l2_rung = _l2_rung(config)
-    dropout_rung = sum(r <= max(config.dropout) for r in DROPOUT_LADDER)
-    return [l2, dropout] if l2_rung <= dropout_rung else [dropout, l2]
+def _regularize(config: TrainConfig, policy: RecipePolicy) -> list[Change]:
+    """L2 and dropout rungs by turns, the one with fewer rungs climbed first (L2 on a tie).
 
-
-def _l2_rung(config: TrainConfig) -> int:
-    value, rung = L2_START[config.l2_mode], 0
-    while config.weight_decay >= value * (1 - 1e-9):
-        rung, value = rung + 1, value * _L2_FACTOR
-    return rung
+    A rung that did not help is no reason to skip the next: after ``weight_decay 1e-3`` was
+    undone, ``1e-2`` is still on the list.
+    """
+    l2, dropout = _stronger_l2(config, policy), _stronger_dropout(config)
+    l2_climbed = policy.l2_steps - len(l2)
+    dropout_climbed = len(DROPOUT_LADDER) - len(dropout)
+    first, second = (l2, dropout) if l2_climbed <= dropout_climbed else (dropout, l2)
+    merged: list[Change] = []
+    for index in range(max(len(first), len(second))):
+        merged += first[index:index + 1] + second[index:index + 1]
+    return merged
 
 
 def _more_data(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:
@@ -232,7 +239,7 @@ def _more_data(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Ch
 def _variance_changes(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> list[Change]:
     early = _early_stopping(config, facts, policy)
     more_data = _more_data(config, facts, policy)
-    regularize = _regularize(config, facts, policy)
+    regularize = _regularize(config, policy)
     if policy.data_first:
         return [early, more_data, *regularize]
     return [early, *regularize, more_data]
