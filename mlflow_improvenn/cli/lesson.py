@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from mlflow_improvenn.config import format_value
 from mlflow_improvenn.lessons import LESSONS
 
 
@@ -20,5 +19,5 @@ def lesson(name: str, smoke: bool, experiment: str | None) -> None:
     result = run_lesson(name, smoke, experiment,
                         on_run=lambda label: click.echo(f"{name}: training {label}"))
     columns = ["variation", "diagnosis", "train_error", "dev_error", "test_error", "stopped_epoch"]
-    click.echo(result.table[columns].to_string(index=False, float_format=format_value))
+    click.echo(result.table[columns].to_string(index=False, float_format="{:.4f}".format))
     click.echo(f"Parent run {result.parent_run_id}: see lesson/ in its artifacts.")
