@@ -66,6 +66,7 @@ class TrainOutcome:
     """The end of a run, as the CLI reports it and tests check it."""
 
     run_id: str
+    experiment_id: str
     status: str
     stop_reason: StopReason
     best_epoch: int
@@ -227,6 +228,7 @@ def _finish(
     status = "FAILED" if result.error is not None else _STATUS[result.stop_reason]
     return TrainOutcome(
         run_id=tracker.run_id,
+        experiment_id=tracker.experiment_id,
         status=status,
         stop_reason=result.stop_reason,
         best_epoch=result.best_epoch,

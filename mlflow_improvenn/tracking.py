@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
@@ -142,8 +143,9 @@ def download_checkpoint(run_id: str, directory: Path) -> Path:
 class RunTracker:
     """One MLflow run of the trainer: params, metrics, tags, artifacts, final status."""
 
-    def __init__(self, run_id: str, client: MlflowClient | None = None) -> None:
+    def __init__(self, run_id: str, experiment_id: str, client: MlflowClient | None = None) -> None:
         self.run_id = run_id
+        self.experiment_id = experiment_id
         self.client = client or MlflowClient()
         self.metrics = MetricWriter(self.client, run_id)
 
@@ -171,7 +173,7 @@ class RunTracker:
         )
         if launched_by_project:
             mlflow.set_tag("mlflow.runName", run_name)
-        return cls(run.info.run_id)
+        return cls(run.info.run_id, run.info.experiment_id)
 
     def log_params(self, params: Mapping[str, str]) -> None:
         """Log resolved values, leaving alone what ``mlflow run`` already logged equivalently.
@@ -205,6 +207,15 @@ class RunTracker:
     def end(self, status: str) -> None:
         """End the run with ``status`` (FINISHED, FAILED or KILLED)."""
         mlflow.end_run(status)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with any password replaced by ``***``, fit to print or log."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _equivalent(key: str, logged: str, value: str) -> bool:

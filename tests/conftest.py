@@ -10,6 +10,8 @@ import pytest
 
 from mlflow_improvenn.config import TrainConfig
 
+pytest_plugins = ("tests.servers",)  # mlflow_server, postgres_database
+
 #: A tiny, fast job: 200 points of two moons, a few epochs.
 SMALL = dict(dataset="moons", n_samples=200, max_epochs=5, hidden_units=(16,), log_model=False)
 

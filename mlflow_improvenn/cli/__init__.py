@@ -11,7 +11,8 @@ import importlib
 import click
 
 _COMMANDS = {
-    "train": ("mlflow_improvenn.cli.train", "train", "Train one regularized model as an MLflow run."),
+    "train": ("mlflow_improvenn.cli.train", "train",
+              "Train one regularized model as an MLflow run."),
     "diagnose": ("mlflow_improvenn.cli.diagnose", "diagnose",
                  "Diagnose bias versus variance for MLflow runs."),
     "curves": ("mlflow_improvenn.cli.diagnose", "curves",
@@ -34,6 +35,16 @@ class LazyGroup(click.Group):
             return None
         module, attribute, _ = _COMMANDS[name]
         return getattr(importlib.import_module(module), attribute)
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the subcommand; a tracking store that refuses or fails is one clear line."""
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            if type(error).__name__ != "MlflowException":  # no mlflow import for --help
+                raise
+            first_line = str(getattr(error, "message", error)).strip().splitlines()[0]
+            raise click.ClickException(f"MLflow tracking failed: {first_line}") from error
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]

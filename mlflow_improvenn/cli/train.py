@@ -73,8 +73,6 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     The tracking store is MLflow's: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here.
     """
     config = build_config(values)
-    from mlflow.exceptions import MlflowException
-
     from mlflow_improvenn.cli.progress import progress_printer
     from mlflow_improvenn.run import RunFailed
     from mlflow_improvenn.run import train as run_training
@@ -87,8 +85,6 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
             raise click.BadParameter(error.message, param_hint=f"'{flag(error.option)}'") from error
         except RunFailed as error:
             raise click.ClickException(str(error)) from error
-        except MlflowException as error:
-            raise click.ClickException(f"MLflow tracking failed: {error.message}") from error
     _report(outcome)
     if outcome.status == "KILLED":
         sys.exit(130)
@@ -106,6 +102,8 @@ def _interrupt(signum: int, frame: object) -> None:
 def _report(outcome: Any) -> None:
     import mlflow
 
+    from mlflow_improvenn.tracking import redact_uri
+
     summary = outcome.summary
     click.echo(
         f"Run {outcome.run_id} {outcome.status}: {outcome.stop_reason.value} at epoch "
@@ -114,4 +112,8 @@ def _report(outcome: Any) -> None:
     for name in ("best_train_error", "best_dev_error", "test_error", "best_dev_loss", "test_loss"):
         if name in summary:
             click.echo(f"  {name:<17}{summary[name]:.4f}")
-    click.echo(f"See it with: mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}")
+    uri = redact_uri(mlflow.get_tracking_uri())
+    if uri.startswith(("http://", "https://")):
+        click.echo(f"See it at: {uri}/#/experiments/{outcome.experiment_id}/runs/{outcome.run_id}")
+    else:
+        click.echo(f"See it with: mlflow ui --backend-store-uri {uri}")
