@@ -8,6 +8,7 @@ curves on shared axes and their places on the bias-variance map.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -29,9 +30,10 @@ def parent_run(
     """Start the parent (or take over the run ``mlflow run`` made) and yield its id.
 
     Runs trained inside the block nest under it. An exception ends it FAILED, an interrupt
-    KILLED, so an unfinished comparison never looks finished in the UI.
+    KILLED, so an unfinished comparison never looks finished in the UI. Under ``mlflow run``
+    the launcher's experiment wins, as for the trainer.
     """
-    if experiment:
+    if experiment and "MLFLOW_RUN_ID" not in os.environ:
         mlflow.set_experiment(experiment)
     run = mlflow.start_run(
         run_name=run_name, nested=mlflow.active_run() is not None, tags=dict(tags or {})
