@@ -128,9 +128,11 @@ def summary_curves(run: RunRecord) -> CurveFindings:
     """
     best = run.metrics.get("best_epoch") if _monitors_dev(run) else None
     last = run.metrics.get("stopped_epoch")
+    falling = run.metrics.get("train_loss_falling")
     return CurveFindings(
         best_epoch=_as_epoch(best),
         last_epoch=_as_epoch(last),
+        train_loss_falling=None if falling is None else bool(falling),
         diverged=run.stop_reason == "non_finite_loss",
     )
 
@@ -162,7 +164,7 @@ def needs_history(
     run: RunRecord, choice: MetricChoice, baseline_error: float, tolerance: float
 ) -> bool:
     """Whether this run's advice depends on curves the summary does not give."""
-    if _curve_keys(run) is None:
+    if _curve_keys(run) is None or "train_loss_falling" in run.metrics:
         return False
     if run.stop_reason is None or "stopped_epoch" not in run.metrics:
         return True

@@ -28,6 +28,7 @@ from mlflow_improvenn.config import (
     parse_value,
 )
 from mlflow_improvenn.devices import resolve_device
+from mlflow_improvenn.diagnosis import read_curves
 from mlflow_improvenn.early_stopping import StopReason
 from mlflow_improvenn.history import EpochRecord
 from mlflow_improvenn.models import build_model, count_parameters
@@ -211,6 +212,9 @@ def _finish(
 ) -> TrainOutcome:
     """Restore the best weights, evaluate them, write the run's files, then log it all."""
     summary: dict[str, float] = {"stopped_epoch": result.stopped_epoch}
+    falling = read_curves([r.train_loss for r in result.history]).train_loss_falling
+    if falling is not None:  # saves the diagnosis a history call per run
+        summary["train_loss_falling"] = float(falling)
     if result.best is not None:
         trainer.model.load_state_dict(result.best["model"])
         summary |= _evaluate_best(trainer, result.best_epoch)
