@@ -306,12 +306,14 @@ def validate(config: TrainConfig) -> None:
     Raises :class:`ConfigError` naming the first offending option. Data-dependent checks
     (does the CSV exist, is the target there) belong to :mod:`mlflow_improvenn.data`.
     """
-    for name, spec in option_specs().items():
-        _check_one(name, spec, getattr(config, name))
+    for name in option_specs():
+        check_option(name, getattr(config, name))
     _check_combinations(config)
 
 
-def _check_one(name: str, spec: OptionSpec, value: Any) -> None:
+def check_option(name: str, value: Any) -> None:
+    """Check one option's value against its own choices and range (not the combinations)."""
+    spec = option_specs()[name]
     values = value if isinstance(value, tuple) else (value,)
     for item in values:
         if spec.choices is not None and item not in spec.choices:

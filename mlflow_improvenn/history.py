@@ -34,7 +34,7 @@ METRIC_NAMES = tuple(f.name for f in fields(EpochRecord) if f.name != "epoch")
 
 
 def to_frame(records: list[EpochRecord]) -> pd.DataFrame:
-    """One row per epoch, one column per metric; columns that are all None dropped."""
-    frame = pd.DataFrame([asdict(r) for r in records], columns=["epoch", *METRIC_NAMES])
-    return frame.dropna(axis="columns", how="all")
+    """One row per epoch, one column per logged metric (no error columns for regression)."""
+    frame = pd.DataFrame([{"epoch": r.epoch, **r.metrics()} for r in records])
+    return frame[[c for c in ("epoch", *METRIC_NAMES) if c in frame.columns]]
 

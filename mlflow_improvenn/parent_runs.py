@@ -8,7 +8,6 @@ curves on shared axes and their places on the bias-variance map.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from mlflow_improvenn.diagnose_runs import diagnose
 from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE
 from mlflow_improvenn.plots import learning_curves
 from mlflow_improvenn.run import TrainOutcome
+from mlflow_improvenn.tracking import resolve_experiment
 
 
 @contextlib.contextmanager
@@ -33,10 +33,11 @@ def parent_run(
     KILLED, so an unfinished comparison never looks finished in the UI. Under ``mlflow run``
     the launcher's experiment wins, as for the trainer.
     """
-    if experiment and "MLFLOW_RUN_ID" not in os.environ:
-        mlflow.set_experiment(experiment)
     run = mlflow.start_run(
-        run_name=run_name, nested=mlflow.active_run() is not None, tags=dict(tags or {})
+        experiment_id=resolve_experiment(experiment),
+        run_name=run_name,
+        nested=mlflow.active_run() is not None,
+        tags=dict(tags or {}),
     )
     try:
         yield run.info.run_id

@@ -163,9 +163,8 @@ class RunTracker:
         under it; ``parent_run_id`` nests it under a run of another process.
         """
         launched_by_project = "MLFLOW_RUN_ID" in os.environ
-        if experiment and not launched_by_project:
-            mlflow.set_experiment(experiment)
         run = mlflow.start_run(
+            experiment_id=resolve_experiment(experiment),
             run_name=None if launched_by_project else run_name,
             nested=mlflow.active_run() is not None,
             parent_run_id=parent_run_id,
@@ -176,21 +175,7 @@ class RunTracker:
         return cls(run.info.run_id, run.info.experiment_id)
 
     def log_params(self, params: Mapping[str, str]) -> None:
-        """Log resolved values, leaving alone what ``mlflow run`` already logged equivalently.
-
-        MLflow refuses to change a logged param. Where the launcher logged a request such as
-        ``device=auto`` and the run resolved it to ``cpu``, the resolved value is logged as
-        ``device_resolved``.
-        """
-        existing = self.client.get_run(self.run_id).data.params
-        to_log = []
-        for key, value in params.items():
-            if key not in existing:
-                to_log.append(Param(key, value))
-            elif not _equivalent(key, existing[key], value):
-                to_log.append(Param(key + RESOLVED_SUFFIX, value))
-        for start in range(0, len(to_log), 100):
-            self.client.log_batch(self.run_id, params=to_log[start:start + 100])
+        log_params(self.client, self.run_id, params)
 
     def log_summary(self, metrics: Mapping[str, float], step: int, tags: Mapping[str, str]) -> None:
         """End-of-run metrics and tags, in one call."""
@@ -207,6 +192,37 @@ class RunTracker:
     def end(self, status: str) -> None:
         """End the run with ``status`` (FINISHED, FAILED or KILLED)."""
         mlflow.end_run(status)
+
+
+def resolve_experiment(experiment: str | None) -> str | None:
+    """The id of the experiment named ``experiment`` (created if missing); None to leave the
+    choice to MLflow (the active or default experiment, or the one ``mlflow run`` chose).
+
+    Callers pass the id to ``start_run`` explicitly: when two processes create the same
+    experiment at once, the loser's ``set_experiment`` returns it but leaves MLflow's active
+    experiment unset, and its run would land in Default (seen with MLflow 3.17).
+    """
+    if not experiment or "MLFLOW_RUN_ID" in os.environ:
+        return None
+    return mlflow.set_experiment(experiment).experiment_id
+
+
+def log_params(client: MlflowClient, run_id: str, params: Mapping[str, str]) -> None:
+    """Log resolved values, leaving alone what ``mlflow run`` already logged equivalently.
+
+    MLflow refuses to change a logged param. Where the launcher logged a request such as
+    ``device=auto`` and the run resolved it to ``cpu``, the resolved value is logged as
+    ``device_resolved``.
+    """
+    existing = client.get_run(run_id).data.params
+    to_log = []
+    for key, value in params.items():
+        if key not in existing:
+            to_log.append(Param(key, value))
+        elif not _equivalent(key, existing[key], value):
+            to_log.append(Param(key + RESOLVED_SUFFIX, value))
+    for start in range(0, len(to_log), 100):
+        client.log_batch(run_id, params=to_log[start:start + 100])
 
 
 def redact_uri(uri: str) -> str:

@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,19 +109,32 @@ def postgres_available() -> bool:
 
 
 @pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A PostgreSQL database of this test's own, dropped afterwards; yields its URL."""
+def new_postgres_database() -> Iterator[Callable[[], str]]:
+    """Makes PostgreSQL databases of this test's own (URLs), all dropped afterwards."""
     if not postgres_available():
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     import psycopg
 
-    name = f"improvenn_test_{uuid.uuid4().hex[:12]}"
+    names: list[str] = []
     with psycopg.connect(dbname="postgres", autocommit=True, **POSTGRES) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+
+        def create() -> str:
+            name = f"improvenn_test_{uuid.uuid4().hex[:12]}"
+            admin.execute(f'CREATE DATABASE "{name}"')
+            names.append(name)
+            return f"postgresql://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{name}"
+
         try:
-            yield f"postgresql://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{name}"
+            yield create
         finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_database(new_postgres_database: Callable[[], str]) -> str:
+    """One PostgreSQL database of this test's own; its URL."""
+    return new_postgres_database()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -159,3 +159,12 @@ def test_a_callback_can_stop_training_as_pruned(tracking_uri: str) -> None:
     assert run.data.tags["improvenn.stop_reason"] == "pruned"
     assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert run.data.tags["improvenn.trial"] == "7"
+
+
+def test_a_run_that_diverges_in_its_first_epoch_still_logs_its_files(tracking_uri) -> None:
+    config = TrainConfig(**(SMALL | {"dataset": "diabetes", "optimizer": "sgd", "momentum": 0.0,
+                                     "lr": 1e6, "hidden_units": (8, 8, 8)}))
+    outcome = train(config)
+    assert (outcome.status, outcome.stopped_epoch, outcome.best_epoch) == ("FAILED", 1, 0)
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(outcome.run_id)}
+    assert {"history.csv", "plots"} <= artifacts and "model" not in artifacts

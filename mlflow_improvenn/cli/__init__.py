@@ -17,6 +17,8 @@ _COMMANDS = {
                  "Diagnose bias versus variance for MLflow runs."),
     "curves": ("mlflow_improvenn.cli.diagnose", "curves",
                "Draw several runs' learning curves on shared axes."),
+    "sweep": ("mlflow_improvenn.cli.sweep", "sweep",
+              "Search hyperparameters with Optuna, one nested run per trial."),
     "recipe": ("mlflow_improvenn.cli.recipe", "recipe",
                "Apply the basic recipe in a loop: train, diagnose, fix, repeat."),
     "lesson": ("mlflow_improvenn.cli.lesson", "lesson",

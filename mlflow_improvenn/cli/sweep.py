@@ -1,0 +1,57 @@
+"""``improvenn sweep``: an Optuna search over training options, one MLflow run per trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlflow_improvenn.cli.train import build_config, training_options
+from mlflow_improvenn.sweep import PRUNERS, SAMPLERS
+
+
+@click.command()
+@training_options
+@click.option("--n-trials", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Trials in the study, counted over every process that joins it.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes on this machine, sharing the study.")
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True)
+@click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True,
+              help="Stops hopeless trials early from their per-epoch dev loss.")
+@click.option("--space", default="", help="YAML search space file; default: the built-in tiers.")
+@click.option("--tier", type=click.IntRange(1, 3), default=1, show_default=True,
+              help="Without --space: search the built-in tiers 1 to N.")
+@click.option("--storage", default="",
+              help="Optuna storage URL shared by several processes (e.g. postgresql://...).")
+@click.option("--study-name", default="", help="Study to create or join (with --storage).")
+@click.option("--experiment", default=None, help="MLflow experiment name.")
+def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, tier: int,
+          storage: str, study_name: str, experiment: str | None, **values: Any) -> None:
+    """Search hyperparameters with Optuna; every option not in the space is fixed here."""
+    from mlflow_improvenn.search_space import SpaceError, load_space, tiered_space
+    from mlflow_improvenn.sweep import SweepSettings, run_sweep
+
+    base = build_config(values)
+    try:
+        searched = load_space(Path(space)) if space else tiered_space(tier)
+    except SpaceError as error:
+        raise click.BadParameter(str(error), param_hint="'--space'") from error
+    if storage and not study_name:
+        raise click.BadParameter("a shared --storage needs a --study-name to join",
+                                 param_hint="'--study-name'")
+    settings = SweepSettings(n_trials, workers, sampler, pruner, storage or None,
+                             study_name or None, base.seed)
+    if sampler == "grid":
+        from mlflow_improvenn.search_space import grid_of
+
+        try:
+            grid_of(searched)
+        except SpaceError as error:
+            raise click.BadParameter(str(error), param_hint="'--sampler'") from error
+    result = run_sweep(base, searched, settings, experiment)
+    states = result.trials["state"].value_counts().to_dict() if len(result.trials) else {}
+    click.echo(f"Sweep {result.study_name}: parent run {result.parent_run_id}; trials {states}.")
+    if result.best_run_id:
+        click.echo(f"Best: run {result.best_run_id}, dev loss {result.best_dev_loss:.4f}.")

@@ -1,0 +1,227 @@
+"""Hyperparameter sweeps: Optuna searches, every trial is one nested trainer run.
+
+Optuna does the search and the distribution: worker processes on one machine share a journal
+file, and processes on many machines share an RDB storage (PostgreSQL) by ``study_name``.
+Each trial trains through :func:`mlflow_improvenn.run.train` under the sweep's parent run,
+so a trial's run holds exactly what any trainer run holds, plus the study and trial tags.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+import pandas as pd
+
+from mlflow_improvenn.config import TrainConfig
+from mlflow_improvenn.early_stopping import StopReason, StopTraining
+from mlflow_improvenn.history import EpochRecord
+from mlflow_improvenn.parent_runs import parent_run
+from mlflow_improvenn.run import train
+from mlflow_improvenn.search_space import Space, grid_of
+from mlflow_improvenn.sweep_report import RUN_ID_ATTR, log_sweep_report
+from mlflow_improvenn.tracking import log_params, redact_uri
+
+TAG_STUDY = "improvenn.study"
+TAG_TRIAL = "improvenn.trial"
+SAMPLERS = ("random", "tpe", "grid")
+_JOIN_ATTEMPTS = 5
+PRUNERS = ("none", "median", "hyperband")
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """How to search: trials, workers, Optuna's sampler and pruner, the shared storage."""
+
+    n_trials: int = 10
+    workers: int = 1
+    sampler: str = "tpe"
+    pruner: str = "median"
+    storage: str | None = None
+    study_name: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    parent_run_id: str
+    study_name: str
+    best_run_id: str | None
+    best_dev_loss: float | None
+    trials: pd.DataFrame
+
+
+def run_sweep(
+    base: TrainConfig, space: Space, settings: SweepSettings, experiment: str | None = None
+) -> SweepResult:
+    """Search ``space`` around ``base`` as one parent run with a child run per trial."""
+    if settings.sampler == "grid":
+        grid_of(space)  # refuse a space the grid cannot take before any run exists
+    study_name = settings.study_name or f"sweep-{uuid.uuid4().hex[:8]}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with (
+        tempfile.TemporaryDirectory(prefix="improvenn-sweep-") as folder,
+        parent_run(study_name, experiment, tags={TAG_STUDY: study_name}) as parent_id,
+    ):
+        storage = settings.storage or str(Path(folder) / "journal.log")
+        client = mlflow.MlflowClient()
+        log_params(client, parent_id, _sweep_params(settings, study_name, space))
+        job = _Job(base, space, settings, storage, study_name, parent_id,
+                   client.get_run(parent_id).info.experiment_id, mlflow.get_tracking_uri())
+        _run_workers(job)
+        study = job.study()
+        best = _best_trial(study)
+        log_sweep_report(parent_id, study, best)
+        trials = study.trials_dataframe(attrs=("number", "value", "state", "user_attrs"))
+    return SweepResult(
+        parent_run_id=parent_id,
+        study_name=study_name,
+        best_run_id=best.user_attrs.get(RUN_ID_ATTR) if best else None,
+        best_dev_loss=best.value if best else None,
+        trials=trials,
+    )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker process needs; small and picklable, for the spawn start method."""
+
+    base: TrainConfig
+    space: Space
+    settings: SweepSettings
+    storage: str
+    study_name: str
+    parent_run_id: str
+    experiment_id: str
+    tracking_uri: str
+
+    def study(self, worker: int = 0) -> optuna.Study:
+        """Create or join the study. Processes that start together race to create a new
+        storage's schema; the loser retries (a bounded number of times)."""
+        from sqlalchemy.exc import DBAPIError
+
+        for attempt in range(1, _JOIN_ATTEMPTS):
+            try:
+                return self._create_or_load(worker)
+            except DBAPIError:
+                time.sleep(0.5 * attempt)
+        return self._create_or_load(worker)
+
+    def _create_or_load(self, worker: int) -> optuna.Study:
+        return optuna.create_study(
+            study_name=self.study_name,
+            storage=_storage(self.storage),
+            sampler=_sampler(self.settings, self.space, self._sampler_seed(worker)),
+            pruner=_pruner(self.settings.pruner),
+            direction="minimize",
+            load_if_exists=True,
+        )
+
+    def _sampler_seed(self, worker: int) -> int:
+        """Workers must not propose the same trials: each gets a seed of its own. Processes
+        joining a shared storage from other machines cannot agree on indices, so there the
+        seed is mixed with a random part (such sweeps are not reproducible in order anyway).
+        """
+        seed = self.settings.seed * 1000 + worker
+        return seed + uuid.uuid4().int % 10**6 * 1000 if self.settings.storage else seed
+
+    def work(self, worker: int = 0) -> None:
+        """Run trials until the study holds ``n_trials`` of them (all processes counted)."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_experiment(experiment_id=self.experiment_id)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study(worker).optimize(
+            self.objective,
+            n_trials=self.settings.n_trials,
+            callbacks=[optuna.study.MaxTrialsCallback(self.settings.n_trials, states=None)],
+            catch=(Exception,),
+        )
+
+    def objective(self, trial: optuna.Trial) -> float:
+        config = self.base.replace(**{n: d.suggest(trial) for n, d in self.space.items()})
+        tags = {TAG_STUDY: self.study_name, TAG_TRIAL: str(trial.number)}
+
+        def report(record: EpochRecord) -> None:
+            trial.report(record.dev_loss, record.epoch)
+            if trial.should_prune():
+                raise StopTraining(StopReason.PRUNED)
+
+        outcome = train(config, on_epoch=report, parent_run_id=self.parent_run_id, tags=tags)
+        trial.set_user_attr(RUN_ID_ATTR, outcome.run_id)
+        if outcome.stop_reason is StopReason.INTERRUPTED:
+            raise KeyboardInterrupt
+        if outcome.stop_reason is StopReason.PRUNED:
+            raise optuna.TrialPruned()
+        if outcome.status != "FINISHED":  # diverged: a failed trial, whatever it reached
+            raise RuntimeError(f"run {outcome.run_id} ended {outcome.status}")
+        return outcome.summary["best_dev_loss"]
+
+
+def _run_workers(job: _Job) -> None:
+    job.study()  # create it once, before workers race to
+    if job.settings.workers == 1:
+        job.work()
+        return
+    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    processes = [context.Process(target=_worker_main, args=(job, index))
+                 for index in range(job.settings.workers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+
+
+def _worker_main(job: _Job, worker: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # N workers on N cores, not N x N threads
+    job.work(worker)
+
+
+def _storage(storage: str) -> Any:
+    if "://" in storage:
+        return storage
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return JournalStorage(JournalFileBackend(storage))
+
+
+def _sampler(settings: SweepSettings, space: Space, seed: int) -> optuna.samplers.BaseSampler:
+    if settings.sampler == "grid":
+        return optuna.samplers.GridSampler(grid_of(space), seed=seed)
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    return optuna.pruners.NopPruner()
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return min(complete, key=lambda t: t.value) if complete else None
+
+
+def _sweep_params(settings: SweepSettings, study_name: str, space: Space) -> dict[str, str]:
+    """The sweep's own settings; a storage URL is logged without its password."""
+    return {
+        "n_trials": str(settings.n_trials),
+        "workers": str(settings.workers),
+        "sampler": settings.sampler,
+        "pruner": settings.pruner,
+        "storage": redact_uri(settings.storage) if settings.storage else "journal (local)",
+        "study_name": study_name,
+        "searched": ",".join(space),
+    }

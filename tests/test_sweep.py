@@ -1,0 +1,127 @@
+"""Sweeps as users run them: nested runs per trial, workers, pruning, shared storages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from click.testing import CliRunner
+
+from mlflow_improvenn.cli import main
+from mlflow_improvenn.config import TrainConfig
+from mlflow_improvenn.search_space import parse_space
+from mlflow_improvenn.sweep import SweepSettings, run_sweep
+from tests.conftest import SMALL
+
+TINY = ["--n-samples", "200", "--max-epochs", "4", "--hidden-units", "8", "--log-model", "false"]
+
+
+def runs() -> pd.DataFrame:
+    return mlflow.search_runs(search_all_experiments=True)
+
+
+def children_of(frame: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    parent = frame[frame["tags.mlflow.parentRunId"].isna()]
+    assert len(parent) == 1
+    return parent.iloc[0], frame[frame["tags.mlflow.parentRunId"].notna()]
+
+
+def test_two_workers_make_one_parent_with_a_child_run_per_trial(tracking_uri: str) -> None:
+    result = CliRunner().invoke(main, ["sweep", *TINY, "--n-trials", "4", "--workers", "2",
+                                       "--sampler", "random", "--experiment", "sw"])
+    assert result.exit_code == 0, result.output
+    parent, children = children_of(runs())
+    assert len(children) == 4 and set(children["tags.mlflow.parentRunId"]) == {parent.run_id}
+    assert sorted(children["tags.improvenn.trial"].astype(int)) == [0, 1, 2, 3]
+    assert set(children["tags.improvenn.study"]) == {parent["tags.improvenn.study"]}
+    assert children["params.lr"].nunique() == 4  # the workers did not propose the same trials
+    assert (children["status"] == "FINISHED").all()
+    assert parent["metrics.best_dev_loss"] == children["metrics.best_dev_loss"].min()
+    best = children.loc[children["metrics.best_dev_loss"].idxmin(), "run_id"]
+    assert parent["tags.improvenn.best_run_id"] == best
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.run_id, "sweep")}
+    assert {"sweep/diagnosis.csv", "sweep/history.png", "sweep/bias_variance_map.png",
+            "sweep/importances.png"} <= artifacts
+    table = pd.read_csv(mlflow.MlflowClient().download_artifacts(
+        parent.run_id, "sweep/diagnosis.csv"))
+    assert sorted(table["run_id"]) == sorted(children["run_id"])
+
+
+def test_hopeless_trials_are_pruned_and_say_so(tracking_uri: str) -> None:
+    space = parse_space({"lr": {"loguniform": [1e-6, 0.3]}})
+    base = TrainConfig(**(SMALL | {"max_epochs": 12, "patience": 0}))
+    result = run_sweep(base, space, SweepSettings(n_trials=8, sampler="random", pruner="median"))
+    _, children = children_of(runs())
+    pruned = children[children["tags.improvenn.stop_reason"] == "pruned"]
+    assert len(pruned) >= 1 and (pruned["status"] == "FINISHED").all()
+    assert (pruned["metrics.stopped_epoch"] < 12).all()
+    assert set(result.trials["state"]) >= {"COMPLETE", "PRUNED"}
+
+
+def test_failing_trials_end_failed_and_the_sweep_goes_on(tracking_uri: str) -> None:
+    space = parse_space({"lr": {"choice": ["0.01", "1e6"]},
+                         "hidden_units": {"choice": ["8", "8,8,8"]}})
+    base = TrainConfig(**(SMALL | {"dataset": "diabetes", "optimizer": "sgd", "momentum": 0.0,
+                                   "dropout": (0.1, 0.1, 0.1), "hidden_units": (8, 8, 8)}))
+    result = run_sweep(base, space, SweepSettings(n_trials=4, sampler="grid", pruner="none"))
+    states = result.trials.set_index("number")["state"]
+    assert sorted(states) == ["COMPLETE", "FAIL", "FAIL", "FAIL"]  # 1 diverged, 2 bad configs
+    _, children = children_of(runs())
+    assert sorted(children["status"]) == ["FAILED", "FINISHED"]  # bad configs never started
+    assert result.best_run_id in set(children["run_id"])
+
+
+def test_a_bad_space_file_is_a_usage_error_before_any_run(tracking_uri, tmp_path) -> None:
+    (tmp_path / "space.yaml").write_text("lr: {uniform: [0.1, 0.01]}\n")
+    result = CliRunner().invoke(main, ["sweep", *TINY, "--space", str(tmp_path / "space.yaml")])
+    assert result.exit_code == 2 and "--space" in result.output and "above high" in result.output
+    assert runs().empty
+
+
+def join(storage: str, study: str, tracking: str, n_trials: int) -> subprocess.Popen:
+    args = [sys.executable, "-m", "mlflow_improvenn", "sweep", *TINY, "--sampler", "random",
+            "--pruner", "none", "--n-trials", str(n_trials), "--storage", storage,
+            "--study-name", study, "--experiment", "shared"]
+    env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": tracking}
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def assert_each_trial_ran_once(storage: str, study: str, tracking: str, n_trials: int) -> None:
+    import optuna
+
+    processes = [join(storage, study, tracking, n_trials) for _ in range(2)]
+    for process in processes:
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, output
+    trials = optuna.load_study(study_name=study, storage=storage).trials
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers)) >= n_trials
+    run_ids = [t.user_attrs["mlflow_run_id"] for t in trials]
+    assert len(run_ids) == len(set(run_ids))
+    client = mlflow.MlflowClient(tracking)
+    experiment = client.get_experiment_by_name("shared")
+    children = [r for r in client.search_runs([experiment.experiment_id])
+                if "improvenn.trial" in r.data.tags]
+    assert sorted(int(r.data.tags["improvenn.trial"]) for r in children) == sorted(numbers)
+    assert {r.info.run_id for r in children} == set(run_ids)
+
+
+def test_two_processes_share_a_file_storage(tracking_uri: str, tmp_path: Path) -> None:
+    assert_each_trial_ran_once(f"sqlite:///{tmp_path / 'study.db'}", "shared-file",
+                               tracking_uri, n_trials=4)
+
+
+def test_two_processes_share_postgresql_with_a_postgresql_mlflow_server(
+    tmp_path: Path, new_postgres_database
+) -> None:
+    from tests.servers import MlflowServer
+
+    server = MlflowServer(new_postgres_database(), tmp_path).start()
+    try:
+        assert_each_trial_ran_once(new_postgres_database(), "shared-pg", server.uri, n_trials=4)
+    finally:
+        server.stop()
