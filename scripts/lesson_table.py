@@ -1,4 +1,4 @@
-"""Run every lesson at full size and write what each measured into docs/lessons.md.
+"""Run every lesson at full size and write what each measured into docs/lessons.md and README.
 
     python scripts/lesson_table.py            # a throw-away sqlite store in a temp dir
     MLFLOW_TRACKING_URI=... python scripts/lesson_table.py --keep-runs
@@ -21,7 +21,10 @@ import torch
 from mlflow_improvenn.lesson_report import lessons_markdown
 from mlflow_improvenn.lessons import LESSONS, run_lesson
 
-OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "lessons.md"
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "docs" / "lessons.md"
+README = ROOT / "README.md"
+START_MARKER, END_MARKER = "<!-- lessons:start -->", "<!-- lessons:end -->"
 
 
 def main() -> None:
@@ -51,8 +54,17 @@ def main() -> None:
         "read the losses too. Every run is a child of its lesson's parent run in MLflow."
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(lessons_markdown(results, header))
-    print(f"wrote {args.output}")
+    markdown = lessons_markdown(results, header)
+    args.output.write_text(markdown)
+    README.write_text(between_markers(README.read_text(), markdown))
+    print(f"wrote {args.output} and its copy in {README}")
+
+
+def between_markers(document: str, block: str) -> str:
+    """``document`` with the text between the lesson-table markers replaced by ``block``."""
+    head, _, rest = document.partition(START_MARKER)
+    _, _, tail = rest.partition(END_MARKER)
+    return f"{head}{START_MARKER}\n{block.strip()}\n{END_MARKER}{tail}"
 
 
 if __name__ == "__main__":

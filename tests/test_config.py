@@ -96,3 +96,9 @@ def test_readme_documents_every_option() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [name for name in option_specs() if f"| `{name}` |" not in readme]
     assert not missing
+
+
+def test_readme_carries_the_generated_lesson_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- lessons:start -->")[1].split("<!-- lessons:end -->")[0]
+    assert block.strip() == (ROOT / "docs" / "lessons.md").read_text().strip()
