@@ -166,7 +166,9 @@ def _encode_target(target: pd.Series, task: str) -> tuple[np.ndarray, tuple[str,
     if len(classes) < 2:
         raise DataError("target", f"column {target.name!r} has a single class: nothing to learn")
     if task == "binary" and len(classes) > 2:
-        raise DataError("task", f"binary needs 2 classes, column {target.name!r} has {len(classes)}")
+        raise DataError(
+            "task", f"binary needs 2 classes, column {target.name!r} has {len(classes)}"
+        )
     index = {c: i for i, c in enumerate(classes)}
     y = target.map(index).to_numpy(dtype=np.int64)
     return y, tuple(str(c) for c in classes)
@@ -175,7 +177,7 @@ def _encode_target(target: pd.Series, task: str) -> tuple[np.ndarray, tuple[str,
 def _check_finite(x: np.ndarray, columns: object) -> None:
     bad = ~np.isfinite(x).all(axis=0)
     if bad.any():
-        names = ", ".join(str(c) for c, b in zip(list(columns), bad) if b)
+        names = ", ".join(str(c) for c, b in zip(list(columns), bad, strict=True) if b)
         raise DataError("dataset", f"NaN or infinite values in column(s) {names}")
 
 

@@ -85,6 +85,19 @@ class Diagnosis:
     recommendation: str
     reason: str = ""
 
+    def as_record(self) -> dict[str, float | str | None]:
+        """The fields under their report names (``diagnosis`` for the verdict's value)."""
+        return {
+            "train_error": self.train_error,
+            "dev_error": self.dev_error,
+            "baseline_error": self.baseline_error,
+            "avoidable_bias": self.avoidable_bias,
+            "variance": self.variance,
+            "diagnosis": self.verdict.value,
+            "recommendation": self.recommendation,
+            "reason": self.reason,
+        }
+
 
 def check_settings(baseline_error: float, tolerance: float) -> None:
     """Refuse settings that would make every verdict meaningless."""

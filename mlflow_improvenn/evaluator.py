@@ -76,7 +76,7 @@ class ImproveNNEvaluator(ModelEvaluator):
         metrics = _metrics(result)
         client = MlflowClient()
         _log(client, run_id, metrics, result)
-        content = _content(result)
+        content = result.as_record()
         client.log_dict(run_id, content, f"{ARTIFACT_NAME}.json")
         uri = f"{client.get_run(run_id).info.artifact_uri}/{ARTIFACT_NAME}.json"
         artifacts = {ARTIFACT_NAME: JsonEvaluationArtifact(uri=uri, content=content)}
@@ -159,16 +159,3 @@ def _log(client: MlflowClient, run_id: str, metrics: dict[str, float], result: D
         tags=[RunTag(TAG_DIAGNOSIS, result.verdict.value),
               RunTag(TAG_RECOMMENDATION, result.recommendation)],
     )
-
-
-def _content(result: Diagnosis) -> dict[str, Any]:
-    return {
-        "train_error": result.train_error,
-        "dev_error": result.dev_error,
-        "baseline_error": result.baseline_error,
-        "avoidable_bias": result.avoidable_bias,
-        "variance": result.variance,
-        "diagnosis": result.verdict.value,
-        "recommendation": result.recommendation,
-        "reason": result.reason,
-    }

@@ -73,7 +73,7 @@ def _mlp(config: TrainConfig, n_inputs: int, n_outputs: int) -> nn.Sequential:
     if config.input_dropout > 0:
         layers.append(nn.Dropout(config.input_dropout))
     width = n_inputs
-    for units, rate in zip(config.hidden_units, _dropout_per_layer(config)):
+    for units, rate in zip(config.hidden_units, _dropout_per_layer(config), strict=True):
         layers.extend(_hidden_block(config, width, units, rate))
         width = units
     layers.append(nn.Linear(width, n_outputs))
