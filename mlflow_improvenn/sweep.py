@@ -4,14 +4,16 @@ Optuna does the search and the distribution: worker processes on one machine sha
 file, and processes on many machines share an RDB storage (PostgreSQL) by ``study_name``.
 Each trial trains through :func:`mlflow_improvenn.run.train` under the sweep's parent run,
 so a trial's run holds exactly what any trainer run holds, plus the study and trial tags.
+A trial whose process dies is failed in Optuna and its run ended FAILED: by the main process
+once its workers are gone, or, on an RDB storage, by Optuna's heartbeat in another process.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import tempfile
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +29,19 @@ from mlflow_improvenn.parent_runs import parent_run
 from mlflow_improvenn.run import train
 from mlflow_improvenn.search_space import Space, grid_of
 from mlflow_improvenn.sweep_report import RUN_ID_ATTR, log_sweep_report
+from mlflow_improvenn.sweep_workers import run_in_processes
 from mlflow_improvenn.tracking import log_params, redact_uri
 
 TAG_STUDY = "improvenn.study"
 TAG_TRIAL = "improvenn.trial"
+#: Why a trial's run was ended by someone else than its own process.
+TAG_ERROR = "improvenn.error"
 SAMPLERS = ("random", "tpe", "grid")
-_JOIN_ATTEMPTS = 5
 PRUNERS = ("none", "median", "hyperband")
+_JOIN_ATTEMPTS = 5
+#: An RDB storage's trials send a heartbeat this often; one silent for the grace period is
+#: failed by the next process that asks for a trial (its machine died, or was cut off).
+_HEARTBEAT_S, _GRACE_S = 30, 120
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ class SweepSettings:
 
 @dataclass(frozen=True)
 class SweepResult:
+    """The parent run, the best trial's run, and one row per trial of the study."""
+
     parent_run_id: str
     study_name: str
     best_run_id: str | None
@@ -75,7 +85,7 @@ def run_sweep(
         log_params(client, parent_id, _sweep_params(settings, study_name, space))
         job = _Job(base, space, settings, storage, study_name, parent_id,
                    client.get_run(parent_id).info.experiment_id, mlflow.get_tracking_uri())
-        _run_workers(job)
+        _run_trials(job)
         study = job.study()
         best = _best_trial(study)
         log_sweep_report(parent_id, study, best)
@@ -117,7 +127,7 @@ class _Job:
     def _create_or_load(self, worker: int) -> optuna.Study:
         return optuna.create_study(
             study_name=self.study_name,
-            storage=_storage(self.storage),
+            storage=self._storage(),
             sampler=_sampler(self.settings, self.space, self._sampler_seed(worker)),
             pruner=_pruner(self.settings.pruner),
             direction="minimize",
@@ -137,7 +147,10 @@ class _Job:
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_experiment(experiment_id=self.experiment_id)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.study(worker).optimize(
+        study = self.study(worker)
+        if len(study.get_trials(deepcopy=False)) >= self.settings.n_trials:
+            return  # joined a study that is already complete
+        study.optimize(
             self.objective,
             n_trials=self.settings.n_trials,
             callbacks=[optuna.study.MaxTrialsCallback(self.settings.n_trials, states=None)],
@@ -153,7 +166,9 @@ class _Job:
             if trial.should_prune():
                 raise StopTraining(StopReason.PRUNED)
 
-        outcome = train(config, on_epoch=report, parent_run_id=self.parent_run_id, tags=tags)
+        pruning = self.settings.pruner != "none"  # else no storage write per epoch
+        outcome = train(config, on_epoch=report if pruning else None,
+                        parent_run_id=self.parent_run_id, tags=tags)
         trial.set_user_attr(RUN_ID_ATTR, outcome.run_id)
         if outcome.stop_reason is StopReason.INTERRUPTED:
             raise KeyboardInterrupt
@@ -163,34 +178,56 @@ class _Job:
             raise RuntimeError(f"run {outcome.run_id} ended {outcome.status}")
         return outcome.summary["best_dev_loss"]
 
+    def fail_abandoned(self, why: str) -> None:
+        """Fail the trials left RUNNING, and end their runs FAILED saying ``why``. Only for
+        when no process can still be working on them."""
+        study = self.study()
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            self._end_trial_run(trial.number, why)
 
-def _run_workers(job: _Job) -> None:
+    def _on_stale(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._end_trial_run(trial.number, "no heartbeat from its process")
+
+    def _end_trial_run(self, number: int, why: str) -> None:
+        client = mlflow.MlflowClient(self.tracking_uri)
+        running = client.search_runs(
+            [self.experiment_id],
+            f"tags.`{TAG_TRIAL}` = '{number}' and attributes.status = 'RUNNING'",
+        )
+        for run in running:  # the study's name is checked here, not quoted into the filter
+            if run.data.tags.get(TAG_STUDY) == self.study_name:
+                client.set_tag(run.info.run_id, TAG_ERROR, why)
+                client.set_terminated(run.info.run_id, "FAILED")
+
+    def _storage(self) -> Any:
+        """A journal file for a path; an RDB URL with heartbeats, so that another process
+        fails the trials of a machine that died."""
+        if "://" not in self.storage:
+            from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+            return JournalStorage(JournalFileBackend(self.storage))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                self.storage,
+                engine_kwargs={"pool_pre_ping": True},
+                heartbeat_interval=_HEARTBEAT_S,
+                grace_period=_GRACE_S,
+                heartbeat_stale_trial_callback=self._on_stale,
+            )
+
+
+def _run_trials(job: _Job) -> None:
+    """In this process, or in worker processes; then fail what dead workers left running."""
     job.study()  # create it once, before workers race to
     if job.settings.workers == 1:
         job.work()
         return
-    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
-    processes = [context.Process(target=_worker_main, args=(job, index))
-                 for index in range(job.settings.workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join()
-
-
-def _worker_main(job: _Job, worker: int) -> None:
-    import torch
-
-    torch.set_num_threads(1)  # N workers on N cores, not N x N threads
-    job.work(worker)
-
-
-def _storage(storage: str) -> Any:
-    if "://" in storage:
-        return storage
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-    return JournalStorage(JournalFileBackend(storage))
+    exit_codes = run_in_processes(job.work, job.settings.workers)
+    if job.settings.storage is None and any(code != 0 for code in exit_codes):
+        job.fail_abandoned("its worker process died")  # the storage is ours alone: no one
+        # else can be running those trials
 
 
 def _sampler(settings: SweepSettings, space: Space, seed: int) -> optuna.samplers.BaseSampler:
@@ -198,7 +235,10 @@ def _sampler(settings: SweepSettings, space: Space, seed: int) -> optuna.sampler
         return optuna.samplers.GridSampler(grid_of(space), seed=seed)
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # constant_liar: parallel workers do not all propose near the same promising point
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
 def _pruner(name: str) -> optuna.pruners.BasePruner:

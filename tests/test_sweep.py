@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from mlflow_improvenn.cli import main
@@ -81,11 +85,64 @@ def test_a_bad_space_file_is_a_usage_error_before_any_run(tracking_uri, tmp_path
     assert runs().empty
 
 
+def worker_pids(parent: int) -> list[int]:
+    """The spawned worker processes of ``parent`` (Linux's /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent_pid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent_pid == parent and b"spawn_main" in command:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def wait_for_running_trials(count: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        running = mlflow.search_runs(search_all_experiments=True,
+                                     filter_string="attributes.status = 'RUNNING'")
+        children = running.get("tags.mlflow.parentRunId", pd.Series(dtype=object))
+        if children.notna().sum() >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{count} trials were not running within {timeout_s}s")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds workers in /proc")
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGKILL, "FAILED"),
+                                                (signal.SIGTERM, "KILLED")])
+def test_a_worker_that_dies_fails_its_trial_and_the_sweep_goes_on(
+    tracking_uri: str, signum: int, status: str
+) -> None:
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "mlflow_improvenn", "sweep", *TINY, "--max-epochs", "400",
+         "--patience", "0", "--n-trials", "3", "--workers", "2", "--sampler", "random",
+         "--pruner", "none"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_running_trials(2)
+        os.kill(worker_pids(sweep.pid)[0], signum)
+        output, _ = sweep.communicate(timeout=120)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0 and "'FAIL': 1" in output, output
+    parent, children = children_of(runs())
+    assert parent.status == "FINISHED"
+    assert sorted(children["status"]) == sorted([status, "FINISHED", "FINISHED"])
+    ended = children[children["status"] == status].iloc[0]
+    if signum == signal.SIGKILL:
+        assert ended["tags.improvenn.error"] == "its worker process died"
+    else:
+        assert ended["tags.improvenn.stop_reason"] == "interrupted"
+
+
 def join(storage: str, study: str, tracking: str, n_trials: int) -> subprocess.Popen:
     args = [sys.executable, "-m", "mlflow_improvenn", "sweep", *TINY, "--sampler", "random",
             "--pruner", "none", "--n-trials", str(n_trials), "--storage", storage,
             "--study-name", study, "--experiment", "shared"]
-    env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": tracking}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking}
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 

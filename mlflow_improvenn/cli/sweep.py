@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +32,14 @@ from mlflow_improvenn.sweep import PRUNERS, SAMPLERS
 def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, tier: int,
           storage: str, study_name: str, experiment: str | None, **values: Any) -> None:
     """Search hyperparameters with Optuna; every option not in the space is fixed here."""
-    from mlflow_improvenn.search_space import SpaceError, load_space, tiered_space
+    from mlflow_improvenn.search_space import SpaceError, grid_of, load_space, tiered_space
     from mlflow_improvenn.sweep import SweepSettings, run_sweep
 
     base = build_config(values)
     try:
         searched = load_space(Path(space)) if space else tiered_space(tier)
+        if sampler == "grid":
+            grid_of(searched)
     except SpaceError as error:
         raise click.BadParameter(str(error), param_hint="'--space'") from error
     if storage and not study_name:
@@ -43,14 +47,12 @@ def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, ti
                                  param_hint="'--study-name'")
     settings = SweepSettings(n_trials, workers, sampler, pruner, storage or None,
                              study_name or None, base.seed)
-    if sampler == "grid":
-        from mlflow_improvenn.search_space import grid_of
-
-        try:
-            grid_of(searched)
-        except SpaceError as error:
-            raise click.BadParameter(str(error), param_hint="'--sampler'") from error
-    result = run_sweep(base, searched, settings, experiment)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # ends like Ctrl-C
+    try:
+        result = run_sweep(base, searched, settings, experiment)
+    except KeyboardInterrupt:
+        click.echo("Sweep interrupted: its parent run and running trials ended KILLED.", err=True)
+        sys.exit(130)
     states = result.trials["state"].value_counts().to_dict() if len(result.trials) else {}
     click.echo(f"Sweep {result.study_name}: parent run {result.parent_run_id}; trials {states}.")
     if result.best_run_id:
