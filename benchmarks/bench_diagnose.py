@@ -171,9 +171,9 @@ def main() -> None:
         print(f"planted {args.n_runs} runs x {args.epochs} epochs x 4 metrics "
               f"in {time.perf_counter() - start:.1f} s")
         frame = diagnose([experiment_id], tracking_uri=uri)
-        fetched = int(frame.train_loss_falling.notna().sum())
+        known = int(frame.train_loss_falling.notna().sum())
         print(f"verdicts: {frame.diagnosis.value_counts().to_dict()}; "
-              f"train loss histories read by diagnose: {fetched}")
+              f"runs whose train-loss trend is known: {known}")
         report("sqlite", args.n_runs, time_backend(uri, experiment_id, args.repeats))
         served = workdir / "served.db"
         shutil.copy(db, served)
