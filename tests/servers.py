@@ -1,8 +1,21 @@
 """Real tracking servers for tests: `mlflow server` processes and PostgreSQL databases.
 
 Everything listens on 127.0.0.1 only, every wait is bounded, and every server is stopped by
-its process group when the test ends. Use the fixtures by importing them into a test module
-(``from tests.servers import mlflow_server, postgres_database  # noqa: F401``).
+its process group when the test ends. ``tests/conftest.py`` registers this module as a plugin,
+so any test can ask for the fixtures by name:
+
+- ``postgres_database``: the URL of a fresh PostgreSQL database of the test's own
+  (``postgresql://postgres@127.0.0.1:5432/improvenn_test_...``), dropped afterwards;
+  ``new_postgres_database``: a factory for as many as a test needs (an MLflow backend store
+  and an Optuna storage, say). Both skip the test, saying why, when PostgreSQL does not
+  answer on 127.0.0.1:5432 or its driver (psycopg, SQLAlchemy 2.1's default for
+  ``postgresql://``) is missing. The server must trust local connections of ``postgres``.
+- ``mlflow_server``: a running ``mlflow server``, once with an sqlite and once with a
+  PostgreSQL backend store (parametrized). Its artifacts are served through the server
+  (``mlflow-artifacts:/``, the default artifact root) from ``tmp_path/artifacts``.
+- :class:`MlflowServer` directly, for a server a test stops and restarts on the same store
+  (``MlflowServer(backend_uri, tmp_path).start()``; ``.stop()``; ``.start()`` again), or one
+  with MLflow's basic-auth app (``basic_auth=True``; users ``ADMIN_USER``/``ADMIN_PASSWORD``).
 """
 
 from __future__ import annotations
@@ -79,7 +92,7 @@ class MlflowServer:
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited; see {self.workdir}")
+                raise RuntimeError(f"mlflow server exited:\n{self._log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as answer:
                     if answer.status == 200:
@@ -87,7 +100,11 @@ class MlflowServer:
             except OSError:
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"mlflow server not healthy within {_START_TIMEOUT_S}s")
+        raise RuntimeError(f"mlflow server not healthy in {_START_TIMEOUT_S}s:\n{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 20) -> str:
+        log = self.workdir / f"server-{self.port}.log"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
     def _auth_config(self) -> Path:
         path = self.workdir / "basic_auth.ini"
@@ -113,7 +130,7 @@ def new_postgres_database() -> Iterator[Callable[[], str]]:
     """Makes PostgreSQL databases of this test's own (URLs), all dropped afterwards."""
     if not postgres_available():
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    import psycopg
+    psycopg = pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg[binary]")
 
     names: list[str] = []
     with psycopg.connect(dbname="postgres", autocommit=True, **POSTGRES) as admin:

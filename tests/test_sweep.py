@@ -111,16 +111,21 @@ def wait_for_running_trials(count: int, timeout_s: float = 60) -> None:
     raise AssertionError(f"{count} trials were not running within {timeout_s}s")
 
 
+def start_sweep(*args: str) -> subprocess.Popen:
+    """``improvenn sweep`` of long tiny trials on 2 workers, with ``args`` added."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlflow_improvenn", "sweep", *TINY, "--max-epochs", "400",
+         "--patience", "0", "--workers", "2", "--sampler", "random", "--pruner", "none", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds workers in /proc")
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGKILL, "FAILED"),
                                                 (signal.SIGTERM, "KILLED")])
 def test_a_worker_that_dies_fails_its_trial_and_the_sweep_goes_on(
     tracking_uri: str, signum: int, status: str
 ) -> None:
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "mlflow_improvenn", "sweep", *TINY, "--max-epochs", "400",
-         "--patience", "0", "--n-trials", "3", "--workers", "2", "--sampler", "random",
-         "--pruner", "none"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sweep = start_sweep("--n-trials", "3")
     try:
         wait_for_running_trials(2)
         os.kill(worker_pids(sweep.pid)[0], signum)
@@ -136,6 +141,24 @@ def test_a_worker_that_dies_fails_its_trial_and_the_sweep_goes_on(
         assert ended["tags.improvenn.error"] == "its worker process died"
     else:
         assert ended["tags.improvenn.stop_reason"] == "interrupted"
+
+
+def test_sigterm_stops_the_sweep_and_its_running_trials_end_killed(tracking_uri: str) -> None:
+    sweep = start_sweep("--n-trials", "6")
+    try:
+        wait_for_running_trials(2)
+        workers = worker_pids(sweep.pid)
+        sweep.terminate()
+        output, _ = sweep.communicate(timeout=120)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 130 and "interrupted" in output, output
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    parent, children = children_of(runs())
+    assert parent.status == "KILLED"
+    killed = children[children["status"] == "KILLED"]
+    assert len(killed) == 2 and (killed["tags.improvenn.stop_reason"] == "interrupted").all()
+    assert (children["status"] != "RUNNING").all() and len(children) < 6
 
 
 def join(storage: str, study: str, tracking: str, n_trials: int) -> subprocess.Popen:
