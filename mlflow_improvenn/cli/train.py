@@ -77,7 +77,7 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     from mlflow_improvenn.run import RunFailed
     from mlflow_improvenn.run import train as run_training
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # ends like Ctrl-C
     with progress_printer(config.max_epochs, quiet) as on_epoch:
         try:
             outcome = run_training(config, experiment=experiment, on_epoch=on_epoch)
@@ -93,10 +93,6 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
             f"run {outcome.run_id} ended {outcome.status} ({outcome.stop_reason.value}); "
             "try a lower --lr or --grad-clip"
         )
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _report(outcome: Any) -> None:
