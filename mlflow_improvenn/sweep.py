@@ -10,6 +10,8 @@ once its workers are gone, or, on an RDB storage, by Optuna's heartbeat in anoth
 
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
 import time
 import uuid
@@ -34,6 +36,8 @@ from mlflow_improvenn.tracking import log_params, redact_uri
 
 TAG_STUDY = "improvenn.study"
 TAG_TRIAL = "improvenn.trial"
+#: Which process ran a trial, as ``host:pid``: where to look when one goes wrong.
+TAG_WORKER = "improvenn.worker"
 #: Why a trial's run was ended by someone else than its own process.
 TAG_ERROR = "improvenn.error"
 SAMPLERS = ("random", "tpe", "grid")
@@ -159,7 +163,8 @@ class _Job:
 
     def objective(self, trial: optuna.Trial) -> float:
         config = self.base.replace(**{n: d.suggest(trial) for n, d in self.space.items()})
-        tags = {TAG_STUDY: self.study_name, TAG_TRIAL: str(trial.number)}
+        tags = {TAG_STUDY: self.study_name, TAG_TRIAL: str(trial.number),
+                TAG_WORKER: f"{socket.gethostname()}:{os.getpid()}"}
 
         def report(record: EpochRecord) -> None:
             trial.report(record.dev_loss, record.epoch)

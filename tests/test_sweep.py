@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ def test_two_workers_make_one_parent_with_a_child_run_per_trial(tracking_uri: st
     assert len(children) == 4 and set(children["tags.mlflow.parentRunId"]) == {parent.run_id}
     assert sorted(children["tags.improvenn.trial"].astype(int)) == [0, 1, 2, 3]
     assert set(children["tags.improvenn.study"]) == {parent["tags.improvenn.study"]}
+    assert children["tags.improvenn.worker"].str.fullmatch(rf"{socket.gethostname()}:\d+").all()
     assert children["params.lr"].nunique() == 4  # the workers did not propose the same trials
     assert (children["status"] == "FINISHED").all()
     assert parent["metrics.best_dev_loss"] == children["metrics.best_dev_loss"].min()
@@ -111,6 +113,16 @@ def wait_for_running_trials(count: int, timeout_s: float = 60) -> None:
     raise AssertionError(f"{count} trials were not running within {timeout_s}s")
 
 
+def worker_of_the_latest_trial() -> int:
+    """The pid of the worker whose running trial started last (its ``improvenn.worker`` tag)."""
+    running = mlflow.search_runs(search_all_experiments=True, order_by=["start_time DESC"],
+                                 filter_string="attributes.status = 'RUNNING' and "
+                                               "tags.`improvenn.trial` != ''")
+    host, pid = running["tags.improvenn.worker"].iloc[0].split(":")
+    assert host == socket.gethostname()
+    return int(pid)
+
+
 def start_sweep(*args: str) -> subprocess.Popen:
     """``improvenn sweep`` of long tiny trials on 2 workers, with ``args`` added."""
     return subprocess.Popen(
@@ -128,7 +140,7 @@ def test_a_worker_that_dies_fails_its_trial_and_the_sweep_goes_on(
     sweep = start_sweep("--n-trials", "3")
     try:
         wait_for_running_trials(2)
-        os.kill(worker_pids(sweep.pid)[0], signum)
+        os.kill(worker_of_the_latest_trial(), signum)  # far from its end: no race with it
         output, _ = sweep.communicate(timeout=120)
     finally:
         sweep.kill()
