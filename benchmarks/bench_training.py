@@ -24,13 +24,16 @@ Early stopping everywhere is set so it never fires. Every tracked configuration 
 its own fresh sqlite store, created before the clock starts; the clock stops when the run
 has ended, so every metric is in the store. Rounds interleave the configurations.
 
-Usage: ``python benchmarks/bench_training.py [--rounds 3] [--workloads W1,W2] [--json PATH]``
-(Lightning and skorch: ``pip install -e .[bench]``).
+Usage: ``python benchmarks/bench_training.py [--rounds 3] [--workloads W1,W2] [--json PATH]
+[--profile DIR]`` (Lightning and skorch: ``pip install -e .[bench]``). ``--profile`` then runs
+improvenn once more per workload under cProfile, prints where its time went beside the bare
+loop's, and leaves ``DIR/W1.prof``... for ``snakeviz`` or ``pstats``.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import importlib.util
 import json
@@ -38,6 +41,7 @@ import logging
 import math
 import os
 import platform
+import pstats
 import statistics
 import tempfile
 import time
@@ -406,6 +410,54 @@ def print_table(results: dict, workloads: list[Workload]) -> None:
                  else "SOME DIFFER"))
 
 
+#: Phases of improvenn's ``train()``, read off cProfile's cumulative time of these functions
+#: (main thread only: the metric writer's background thread is not seen, which matters for
+#: long runs only: it writes once a second).
+PHASES = [
+    ("data load", "mlflow_improvenn/data.py", "load"),
+    ("run start + tags", "mlflow_improvenn/tracking.py", "start"),
+    ("log params", "mlflow_improvenn/tracking.py", "log_params"),
+    ("training loop (Trainer.fit)", "mlflow_improvenn/training.py", "fit"),
+    ("  of which: metric queue (MetricWriter.add)", "mlflow_improvenn/tracking.py", "add"),
+    ("evaluate restored best weights", "mlflow_improvenn/run.py", "_evaluate_best"),
+    ("history.csv, learning-curve plot, best.pt", "mlflow_improvenn/artifacts.py",
+     "write_run_files"),
+    ("  of which: learning-curve plot", "mlflow_improvenn/plots.py", "learning_curves"),
+    ("metric flush (MetricWriter.close, log_batch)", "mlflow_improvenn/tracking.py", "close"),
+    ("summary metrics and tags", "mlflow_improvenn/tracking.py", "log_summary"),
+    ("artifact upload", "mlflow_improvenn/tracking.py", "log_artifacts"),
+    ("end run", "mlflow_improvenn/tracking.py", "end"),
+]
+
+
+def profile_improvenn(workloads: list[Workload], root: Path, directory: Path) -> None:
+    """Profile one improvenn fit per workload; print its phases beside a bare slice loop."""
+    directory.mkdir(parents=True, exist_ok=True)
+    improvenn, bare = (next(c for c in CONFIGURATIONS if c.name == name)
+                       for name in ("improvenn", "bare slices"))
+    for w in workloads:
+        bare_s = statistics.median(run_once(bare, w, root)[0] for _ in range(3))
+        profiler = cProfile.Profile()
+        profiler.enable()
+        total_s = run_once(improvenn, w, root)[0]
+        profiler.disable()
+        profiler.dump_stats(directory / f"{w.name}.prof")
+        cumulative = _cumulative_by_function(pstats.Stats(profiler))
+        print(f"\n{w.name}, improvenn under cProfile: {total_s:.3f} s "
+              f"(bare slice loop without profiler: {bare_s:.3f} s)")
+        for label, file, function in PHASES:
+            seconds = cumulative.get((file, function), 0.0)
+            print(f"  {label:<46} {seconds * 1000:8.1f} ms  {seconds / total_s:6.1%}")
+
+
+def _cumulative_by_function(stats: pstats.Stats) -> dict[tuple[str, str], float]:
+    totals: dict[tuple[str, str], float] = {}
+    for (file, _, function), (_, _, _, cumulative, _) in stats.stats.items():
+        key = ("/".join(Path(file).parts[-2:]), function)
+        totals[key] = totals.get(key, 0.0) + cumulative
+    return totals
+
+
 def machine() -> dict[str, str]:
     import mlflow as _mlflow
 
@@ -434,6 +486,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workloads", default="W1,W2")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--profile", type=Path, help="profile improvenn, leave .prof files here")
     args = parser.parse_args()
     quiet()
     for name, missing in MISSING.items():
@@ -445,8 +498,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="improvenn-bench-") as root:
         workloads = make_workloads(args.workloads.split(","), Path(root))
         results = benchmark(workloads, configurations, args.rounds, Path(root))
-    add_ratios_and_check(results, workloads)
-    print_table(results, workloads)
+        add_ratios_and_check(results, workloads)
+        print_table(results, workloads)
+        if args.profile:
+            profile_improvenn(workloads, Path(root), args.profile)
     if args.json:
         document = {"machine": info, "rounds": args.rounds,
                     "workloads": {w.name: w.description for w in workloads},

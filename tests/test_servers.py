@@ -12,9 +12,11 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import pytest
 
 from mlflow_improvenn.config import TrainConfig
 from mlflow_improvenn.run import train
@@ -96,51 +98,57 @@ def test_a_server_that_stays_down_fails_the_run_and_keeps_the_history(tmp_path: 
     assert (kept / "checkpoints" / "best.pt").exists()
 
 
-def test_basic_auth_right_and_wrong_password(tmp_path: Path) -> None:
-    server = MlflowServer(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, basic_auth=True)
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One server with MLflow's basic-auth app for this module's tests (it is slow to start)."""
+    workdir = tmp_path_factory.mktemp("auth")
+    server = MlflowServer(f"sqlite:///{workdir / 'server.db'}", workdir, basic_auth=True)
     server.start()
+    yield server
+    server.stop()
+
+
+def finished(process: subprocess.Popen) -> tuple[int, str]:
+    output, _ = process.communicate(timeout=180)
+    return process.returncode, output
+
+
+def test_basic_auth_right_and_wrong_password(auth_server: MlflowServer) -> None:
+    good = client_env(auth_server.uri, MLFLOW_TRACKING_USERNAME=ADMIN_USER,
+                      MLFLOW_TRACKING_PASSWORD=ADMIN_PASSWORD)
+    bad = good | {"MLFLOW_TRACKING_PASSWORD": "wrong"}
+    trained = improvenn("train", *FAST, "--max-epochs", "2", "--experiment", "auth", env=good)
+    refused = [improvenn(*args, env=bad)  # independent of the good run: started beside it
+               for args in (["train", *FAST, "--max-epochs", "2"], ["diagnose"])]
+    code, output = finished(trained)
+    assert code == 0, output
+    code, output = finished(improvenn("diagnose", "--experiment", "auth", "--format", "json",
+                                      env=good))
+    assert code == 0 and '"run_id"' in output, output
+    for process in refused:
+        code, output = finished(process)
+        assert code != 0, output
+        errors = [line for line in output.splitlines() if line.startswith("Error")]
+        assert len(errors) == 1 and "not authenticated" in errors[0], output
+        assert "Traceback" not in output
+
+
+def test_no_secret_reaches_the_run(auth_server: MlflowServer) -> None:
+    uri = auth_server.uri.replace("http://", f"http://{ADMIN_USER}:{ADMIN_PASSWORD}@")
+    code, output = finished(improvenn("train", *FAST, "--max-epochs", "2",
+                                      "--experiment", "secrets", env=client_env(uri)))
+    assert code == 0, output
+    ours = output.split("FINISHED")[1]  # MLflow's own "View run at" line precedes ours
+    assert ADMIN_PASSWORD not in ours and "admin:***@" in ours
+    os.environ["MLFLOW_TRACKING_USERNAME"] = ADMIN_USER
+    os.environ["MLFLOW_TRACKING_PASSWORD"] = ADMIN_PASSWORD
     try:
-        good = client_env(server.uri, MLFLOW_TRACKING_USERNAME=ADMIN_USER,
-                          MLFLOW_TRACKING_PASSWORD=ADMIN_PASSWORD)
-        done = improvenn("train", *FAST, "--max-epochs", "2", "--experiment", "auth", env=good)
-        output, _ = done.communicate(timeout=180)
-        assert done.returncode == 0, output
-        listed = improvenn("diagnose", "--experiment", "auth", "--format", "json", env=good)
-        output, _ = listed.communicate(timeout=180)
-        assert listed.returncode == 0 and '"run_id"' in output, output
-
-        bad = good | {"MLFLOW_TRACKING_PASSWORD": "wrong"}
-        for args in (["train", *FAST, "--max-epochs", "2"], ["diagnose"]):
-            failed = improvenn(*args, env=bad)
-            output, _ = failed.communicate(timeout=180)
-            assert failed.returncode != 0, output
-            errors = [line for line in output.splitlines() if line.startswith("Error")]
-            assert len(errors) == 1 and "not authenticated" in errors[0], output
-            assert "Traceback" not in output
+        client = mlflow.MlflowClient(auth_server.uri)
+        run = client.search_runs([client.get_experiment_by_name("secrets").experiment_id])[0]
     finally:
-        server.stop()
-
-
-def test_no_secret_reaches_the_run(tmp_path: Path) -> None:
-    server = MlflowServer(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, basic_auth=True)
-    server.start()
-    try:
-        uri = server.uri.replace("http://", f"http://{ADMIN_USER}:{ADMIN_PASSWORD}@")
-        done = improvenn("train", *FAST, "--max-epochs", "2", env=client_env(uri))
-        output, _ = done.communicate(timeout=180)
-        assert done.returncode == 0, output
-        ours = output.split("FINISHED")[1]  # MLflow's own "View run at" line precedes ours
-        assert ADMIN_PASSWORD not in ours and "admin:***@" in ours
-        os.environ["MLFLOW_TRACKING_USERNAME"] = ADMIN_USER
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = ADMIN_PASSWORD
-        try:
-            run = mlflow.MlflowClient(server.uri).search_runs(["0"])[0]
-        finally:
-            del os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]
-        logged = list(run.data.params.values()) + list(run.data.tags.values())
-        assert not [value for value in logged if ADMIN_PASSWORD in value]
-    finally:
-        server.stop()
+        del os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]
+    logged = list(run.data.params.values()) + list(run.data.tags.values())
+    assert not [value for value in logged if ADMIN_PASSWORD in value]
 
 
 def test_redact_uri_hides_only_the_password() -> None:
