@@ -157,12 +157,21 @@ def _all_integral(values: pd.Series) -> bool:
     return bool(np.all(np.mod(values.to_numpy(dtype=float), 1.0) == 0.0))
 
 
+def _sorted_classes(target: pd.Series) -> list:
+    """Labels in their natural order (2 before 10), as text where they do not compare."""
+    labels = list(target.unique())
+    try:
+        return sorted(labels)
+    except TypeError:
+        return sorted(labels, key=str)
+
+
 def _encode_target(target: pd.Series, task: str) -> tuple[np.ndarray, tuple[str, ...]]:
     if task == "regression":
         y = target.to_numpy(dtype=np.float32)
         _check_finite(y.reshape(-1, 1), [target.name])
         return y, ()
-    classes = sorted(target.unique(), key=str)
+    classes = _sorted_classes(target)
     if len(classes) < 2:
         raise DataError("target", f"column {target.name!r} has a single class: nothing to learn")
     if task == "binary" and len(classes) > 2:

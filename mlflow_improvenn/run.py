@@ -187,6 +187,12 @@ def _resume_point(config: TrainConfig, workdir: Path) -> tuple[TrainConfig, dict
             "max_epochs", f"run {config.resume_from} already reached epoch {checkpoint['epoch']}; "
             "raise max_epochs to continue it",
         )
+    planned = saved.get("max_epochs", resumed.max_epochs)
+    if resumed.scheduler in ("cosine", "onecycle") and resumed.max_epochs != planned:
+        raise ConfigError(
+            "max_epochs", f"the {resumed.scheduler} schedule of run {config.resume_from} ends at "
+            f"epoch {planned}: resume it with max_epochs={planned}",
+        )
     return resumed, checkpoint
 
 

@@ -194,11 +194,14 @@ class Trainer:
                 record = self._run_epoch(epoch)
                 history.append(record)
                 should_stop = not record.is_finite() or self._decide(epoch, record)
-                if self.stopper.best_epoch_ == epoch:
-                    best = self.checkpoint(epoch)
+                improved = self.stopper.best_epoch_ == epoch
+                resumable = on_checkpoint is not None and record.is_finite()  # not NaN weights
+                snapshot = self.checkpoint(epoch) if improved or resumable else None
+                if improved:
+                    best = snapshot
                 on_epoch(record)
-                if on_checkpoint is not None:
-                    on_checkpoint(self.checkpoint(epoch) | {"best": best})
+                if resumable:
+                    on_checkpoint(snapshot | {"best": best})
                 if should_stop:
                     reason = self._reason(epoch, record)
                     break
@@ -214,7 +217,7 @@ class Trainer:
         """Ask early stopping, then step the schedule (also after the last epoch, so that a
         checkpoint of it continues exactly when resumed with more epochs)."""
         monitored = getattr(record, self.config.monitor)
-        should_stop = self.stopper.update(epoch, monitored) or epoch == self.config.max_epochs
+        should_stop = self.stopper.update(epoch, monitored)
         self.schedule.step(monitored)
         return should_stop
 

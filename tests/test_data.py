@@ -66,6 +66,13 @@ def test_csv_with_categorical_feature_is_one_hot_encoded(tmp_path: Path) -> None
     assert splits.feature_names == ("size", "color_blue", "color_green", "color_red")
 
 
+def test_integer_classes_keep_their_numeric_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=90), "y": np.repeat([10, 2, 1], 30)})
+    splits = data.load(csv_config(write_csv(tmp_path, frame), task="multiclass"))
+    assert splits.class_names == ("1", "2", "10")  # not "1", "10", "2"
+
+
 def test_parquet_and_task_inference(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=80), "y": rng.normal(size=80)})

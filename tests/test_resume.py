@@ -63,3 +63,12 @@ def test_resume_refuses_unknown_runs_and_finished_epochs(tracking_uri: str) -> N
     with pytest.raises(ConfigError) as caught:
         train(TrainConfig(**(SMALL | {"patience": 0, "resume_from": done.run_id})))
     assert caught.value.option == "max_epochs"
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
+def test_a_schedule_with_a_horizon_resumes_only_to_that_horizon(tracking_uri, scheduler) -> None:
+    first = train(TrainConfig(**(SMALL | {"max_epochs": 5, "patience": 0, "scheduler": scheduler,
+                                          "checkpoint_every_epoch": True})))
+    with pytest.raises(ConfigError) as caught:
+        train(TrainConfig(**(SMALL | {"max_epochs": 10, "resume_from": first.run_id})))
+    assert caught.value.option == "max_epochs" and "max_epochs=5" in caught.value.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mlflow_improvenn import data
+from mlflow_improvenn import checkpoints, data
 from mlflow_improvenn.config import TrainConfig
 from mlflow_improvenn.run import run_name, train
 from mlflow_improvenn.training import Objective
@@ -90,7 +91,7 @@ def test_patience_zero_trains_all_epochs_and_still_restores_the_best(tracking_ur
 def test_non_finite_loss_stops_at_once_and_fails_the_run(tracking_uri: str) -> None:
     config = TrainConfig(**(SMALL | {"max_epochs": 30, "optimizer": "sgd", "lr": 1e6,
                                      "momentum": 0.0, "task": "regression",
-                                     "dataset": "diabetes"}))
+                                     "dataset": "diabetes", "checkpoint_every_epoch": True}))
     outcome = train(config)
     run = fetch(outcome.run_id)
     assert run.info.status == "FAILED"
@@ -99,6 +100,14 @@ def test_non_finite_loss_stops_at_once_and_fails_the_run(tracking_uri: str) -> N
     last = outcome.history.iloc[-1]
     assert not (math.isfinite(last["train_loss"]) and math.isfinite(last["dev_loss"]))
     assert outcome.history.iloc[:-1][["train_loss", "dev_loss"]].map(math.isfinite).all().all()
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(outcome.run_id, "checkpoints")}
+    if outcome.stopped_epoch == 1:
+        assert "checkpoints/last.pt" not in logged
+    else:  # the last checkpoint is the last finite epoch's: a resume does not start from NaN
+        last = checkpoints.load(Path(mlflow.artifacts.download_artifacts(
+            run_id=outcome.run_id, artifact_path="checkpoints/last.pt")))
+        assert last["epoch"] == outcome.stopped_epoch - 1
+        assert all(torch.isfinite(w).all() for w in last["model"].values())
 
 
 def test_regression_on_diabetes_logs_losses_without_errors(tracking_uri: str) -> None:
