@@ -90,8 +90,7 @@ def train(
     is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
     With ``config.resume_from`` the run continues another from its checkpoint.
     """
-    workdir = Path(tempfile.mkdtemp(prefix="improvenn-"))
-    config, resume_point = _resume_point(config, workdir)
+    config, resume_point = _resume_point(config)
     splits_np = data.load(config)
     _check_against_data(config, splits_np)
     device = resolve_device(config.device)
@@ -103,8 +102,32 @@ def train(
         trainer.resume(resume_point)
         run_tags[TAG_RESUMED_FROM] = config.resume_from
 
+    workdir = Path(tempfile.mkdtemp(prefix="improvenn-"))
     tracker = RunTracker.start(experiment, run_name(config), parent_run_id, run_tags)
-    tracker.log_params(_resolved_params(config, splits_np, device, model))
+    try:
+        outcome, error = _train_and_log(tracker, trainer, splits_np, workdir, on_epoch)
+    except BaseException as failure:  # the run must not stay RUNNING, nor look FINISHED
+        _end_quietly(tracker, "KILLED" if isinstance(failure, KeyboardInterrupt) else "FAILED")
+        if isinstance(failure, Exception):
+            raise RunFailed(tracker.run_id, "to log its results", failure, workdir) from failure
+        raise
+    tracker.end(outcome.status)
+    if error is not None:
+        raise RunFailed(tracker.run_id, "in training", error, workdir) from error
+    shutil.rmtree(workdir, ignore_errors=True)
+    return outcome
+
+
+def _train_and_log(
+    tracker: RunTracker,
+    trainer: Trainer,
+    splits_np: data.DataSplits,
+    workdir: Path,
+    on_epoch: Callable[[EpochRecord], None] | None,
+) -> tuple[TrainOutcome, BaseException | None]:
+    """Log the params, train, then log the results; the caller ends the run."""
+    config = trainer.config
+    tracker.log_params(_resolved_params(config, splits_np, trainer.device, trainer.model))
     uploader = (
         _last_checkpoint_uploader(tracker, workdir) if config.checkpoint_every_epoch else None
     )
@@ -119,16 +142,7 @@ def train(
         uploader.changed()
 
     result = trainer.fit(report, write_last if uploader else None)
-    try:
-        outcome = _finish(tracker, trainer, result, splits_np, workdir, uploader)
-    except Exception as error:
-        _end_quietly(tracker)
-        raise RunFailed(tracker.run_id, "to log its results", error, workdir) from error
-    tracker.end(outcome.status)
-    if result.error is not None:
-        raise RunFailed(tracker.run_id, "in training", result.error, workdir) from result.error
-    shutil.rmtree(workdir, ignore_errors=True)
-    return outcome
+    return _finish(tracker, trainer, result, splits_np, workdir, uploader), result.error
 
 
 def run_name(config: TrainConfig) -> str:
@@ -171,15 +185,15 @@ def _resolved_params(
     return resolved | {k: format_value(v) for k, v in derived.items()}
 
 
-def _resume_point(config: TrainConfig, workdir: Path) -> tuple[TrainConfig, dict | None]:
+def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None]:
     """The config and checkpoint to continue from; the saved options win but for overrides."""
     if not config.resume_from:
         return config, None
-    path = download_checkpoint(config.resume_from, workdir / "resume")
-    try:
-        checkpoint = checkpoints.load(path)
-    except checkpoints.CheckpointError as error:
-        raise ConfigError("resume_from", str(error)) from error
+    with tempfile.TemporaryDirectory(prefix="improvenn-resume-") as folder:
+        try:
+            checkpoint = checkpoints.load(download_checkpoint(config.resume_from, Path(folder)))
+        except checkpoints.CheckpointError as error:
+            raise ConfigError("resume_from", str(error)) from error
     saved = {k: parse_value(k, v) for k, v in checkpoint["config"].items() if k in option_specs()}
     resumed = TrainConfig(**(saved | {k: getattr(config, k) for k in RESUME_OVERRIDES}))
     if checkpoint["epoch"] >= resumed.max_epochs:
@@ -202,10 +216,13 @@ def _last_checkpoint_uploader(tracker: RunTracker, workdir: Path) -> LatestFileU
     return LatestFileUploader(tracker.client, tracker.run_id, path, folder)
 
 
-def _end_quietly(tracker: RunTracker) -> None:
-    """Mark the run FAILED if the store still answers; the original error is what matters."""
+def _end_quietly(tracker: RunTracker, status: str) -> None:
+    """Write what metrics are queued and end the run with ``status``, if the store still
+    answers; the original error is what matters."""
     with contextlib.suppress(Exception):
-        tracker.end("FAILED")
+        tracker.metrics.close()
+    with contextlib.suppress(Exception):
+        tracker.end(status)
 
 
 def _finish(
@@ -216,24 +233,24 @@ def _finish(
     workdir: Path,
     uploader: LatestFileUploader | None,
 ) -> TrainOutcome:
-    """Restore the best weights, evaluate them, write the run's files, then log it all."""
+    """Restore the best weights, write the run's files, evaluate, then log it all."""
     summary: dict[str, float] = {"stopped_epoch": result.stopped_epoch}
     falling = read_curves([r.train_loss for r in result.history]).train_loss_falling
     if falling is not None:  # saves the diagnosis a history call per run
         summary["train_loss_falling"] = float(falling)
     if result.best is not None:
         trainer.model.load_state_dict(result.best["model"])
-        summary |= _evaluate_best(trainer, result.best_epoch)
-    artifacts.write_run_files(
+    artifacts.write_run_files(  # before anything that can fail: the files are what is kept
         workdir, result.history, result.best, result.best_epoch, run_name(trainer.config),
         trainer.model if trainer.config.log_model else None, splits_np,
     )
+    if result.best is not None:
+        summary |= _evaluate_best(trainer, result.best_epoch)
     if uploader is not None:
         uploader.close()
     tracker.metrics.close()
     tracker.log_summary(summary, step=result.stopped_epoch,
                         tags={TAG_STOP_REASON: result.stop_reason.value})
-    shutil.rmtree(workdir / "resume", ignore_errors=True)
     tracker.log_artifacts(workdir)
     status = "FAILED" if result.error is not None else _STATUS[result.stop_reason]
     return TrainOutcome(

@@ -13,7 +13,7 @@ import torch
 
 from mlflow_improvenn import checkpoints, data
 from mlflow_improvenn.config import TrainConfig
-from mlflow_improvenn.run import run_name, train
+from mlflow_improvenn.run import RunFailed, run_name, train
 from mlflow_improvenn.training import Objective
 
 from .conftest import SMALL
@@ -177,3 +177,23 @@ def test_a_run_that_diverges_in_its_first_epoch_still_logs_its_files(tracking_ur
     assert (outcome.status, outcome.stopped_epoch, outcome.best_epoch) == ("FAILED", 1, 0)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(outcome.run_id)}
     assert {"history.csv", "plots"} <= artifacts and "model" not in artifacts
+
+
+@pytest.mark.parametrize(("fault", "status"), [(KeyboardInterrupt, "KILLED"),
+                                               (OSError, "FAILED")])
+def test_a_fault_while_logging_the_results_ends_the_run(tracking_uri, monkeypatch, fault,
+                                                        status) -> None:
+    """A second Ctrl-C, or a full disk, while the run's files are written."""
+    def broken_plot(*args, **kwargs):
+        raise fault("while drawing the learning curves")
+
+    monkeypatch.setattr("mlflow_improvenn.artifacts.plots.learning_curves", broken_plot)
+    with pytest.raises((fault, RunFailed)) as caught:
+        train(TrainConfig(**SMALL))
+    assert mlflow.active_run() is None  # nothing left for MLflow to end as FINISHED at exit
+    run = mlflow.search_runs(search_all_experiments=True, output_format="list")[0]
+    assert run.info.status == status
+    assert len(mlflow.MlflowClient().get_metric_history(run.info.run_id, "dev_loss")) == \
+        SMALL["max_epochs"]  # the queued metrics were written before the run ended
+    if status == "FAILED":
+        assert (caught.value.local_copy / "history.csv").exists()
