@@ -23,7 +23,7 @@ from mlflow_improvenn.config import TrainConfig
 from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE, Diagnosis, diagnose_errors, read_curves
 from mlflow_improvenn.parent_runs import log_comparison, log_table, parent_run
 from mlflow_improvenn.recipe import Action, RecipePolicy, RunFacts, next_action
-from mlflow_improvenn.run import RunFailed, TrainOutcome, run_name, train
+from mlflow_improvenn.run import RunFailed, TrainOutcome, check_config, run_name, train
 
 TAG_STEP = "improvenn.recipe_step"
 TAG_ACTION = "improvenn.recipe_action"
@@ -99,6 +99,7 @@ def run_recipe(
 ) -> RecipeResult:
     """Apply the basic recipe from ``start`` until the target, a good fit or ``max_steps``."""
     settings = settings or RecipeSettings()
+    check_config(start)  # bad input leaves no parent run behind
     rows = _rows_available(start)
     with parent_run(f"recipe-{start.dataset}", experiment) as parent_id:
         mlflow.log_params(_settings_params(settings))

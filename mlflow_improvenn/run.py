@@ -164,6 +164,14 @@ def run_name(config: TrainConfig) -> str:
     return config.run_name or "-".join(parts)
 
 
+def check_config(config: TrainConfig) -> None:
+    """Refuse what :func:`train` would refuse about the data and the device, for callers that
+    create a run of their own first (a sweep's or the recipe's parent), so that bad input
+    leaves no run behind. Raises :class:`ConfigError`."""
+    _check_against_data(config, data.load(config))
+    resolve_device(config.device)
+
+
 def _check_against_data(config: TrainConfig, splits: data.DataSplits) -> None:
     if splits.task == "regression" and config.monitor.endswith("_error"):
         raise ConfigError("monitor", f"{config.monitor} needs a classification task")

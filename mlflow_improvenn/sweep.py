@@ -28,7 +28,7 @@ from mlflow_improvenn.config import TrainConfig
 from mlflow_improvenn.early_stopping import StopReason, StopTraining
 from mlflow_improvenn.history import EpochRecord
 from mlflow_improvenn.parent_runs import parent_run
-from mlflow_improvenn.run import train
+from mlflow_improvenn.run import check_config, train
 from mlflow_improvenn.search_space import Space, grid_of
 from mlflow_improvenn.sweep_report import RUN_ID_ATTR, log_sweep_report
 from mlflow_improvenn.sweep_workers import run_in_processes
@@ -78,6 +78,7 @@ def run_sweep(
     """Search ``space`` around ``base`` as one parent run with a child run per trial."""
     if settings.sampler == "grid":
         grid_of(space)  # refuse a space the grid cannot take before any run exists
+    check_config(base)  # and data that no trial could read
     study_name = settings.study_name or f"sweep-{uuid.uuid4().hex[:8]}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with (

@@ -87,6 +87,17 @@ def test_a_bad_space_file_is_a_usage_error_before_any_run(tracking_uri, tmp_path
     assert runs().empty
 
 
+@pytest.mark.parametrize("command", ["sweep", "recipe"])
+def test_data_no_trial_could_read_is_a_usage_error_before_any_run(tracking_uri, tmp_path,
+                                                                 command) -> None:
+    missing = f"csv:{tmp_path / 'missing.csv'}"
+    result = CliRunner().invoke(main, [command, "--dataset", missing, "--target", "y"])
+    assert result.exit_code == 2, result.output
+    assert "--dataset" in result.output and "does not exist" in result.output
+    assert "Traceback" not in result.output
+    assert runs().empty
+
+
 def worker_pids(parent: int) -> list[int]:
     """The spawned worker processes of ``parent`` (Linux's /proc)."""
     pids = []

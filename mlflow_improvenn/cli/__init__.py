@@ -39,9 +39,16 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attribute)
 
     def invoke(self, ctx: click.Context) -> object:
-        """Run the subcommand; a tracking store that refuses or fails is one clear line."""
+        """Run the subcommand. Options the library refuses (the data, the device, a run to
+        resume) are usage errors naming the option; a tracking store that refuses or fails
+        is one clear line."""
+        from mlflow_improvenn.cli.train import flag
+        from mlflow_improvenn.config import ConfigError
+
         try:
             return super().invoke(ctx)
+        except ConfigError as error:
+            raise click.BadParameter(error.message, param_hint=f"'{flag(error.option)}'") from error
         except Exception as error:
             if type(error).__name__ != "MlflowException":  # no mlflow import for --help
                 raise

@@ -6,8 +6,7 @@ from typing import Any
 
 import click
 
-from mlflow_improvenn.cli.train import build_config, flag, training_options
-from mlflow_improvenn.config import ConfigError
+from mlflow_improvenn.cli.train import build_config, training_options
 
 
 @click.command()
@@ -50,14 +49,7 @@ def recipe(
         tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
         policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first),
     )
-    from mlflow.exceptions import MlflowException
-
-    try:
-        result = run_recipe(config, settings, experiment, on_step=_print_step)
-    except ConfigError as error:
-        raise click.BadParameter(error.message, param_hint=f"'{flag(error.option)}'") from error
-    except MlflowException as error:
-        raise click.ClickException(f"MLflow tracking failed: {error.message}") from error
+    result = run_recipe(config, settings, experiment, on_step=_print_step)
     best = result.best
     click.echo(
         f"Recipe {result.parent_run_id} ended ({result.stop_reason}) after "

@@ -81,8 +81,6 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     with progress_printer(config.max_epochs, quiet) as on_epoch:
         try:
             outcome = run_training(config, experiment=experiment, on_epoch=on_epoch)
-        except ConfigError as error:
-            raise click.BadParameter(error.message, param_hint=f"'{flag(error.option)}'") from error
         except RunFailed as error:
             raise click.ClickException(str(error)) from error
     _report(outcome)
