@@ -128,7 +128,9 @@ def summary_curves(run: RunRecord) -> CurveFindings:
     """
     best = run.metrics.get("best_epoch") if _monitors_dev(run) else None
     last = run.metrics.get("stopped_epoch")
-    falling = run.metrics.get("train_loss_falling")
+    # an early-stopped run stopped because dev loss did: training longer would not help
+    ran_out = run.stop_reason in (None, "max_epochs")
+    falling = run.metrics.get("train_loss_falling") if ran_out else None
     return CurveFindings(
         best_epoch=_as_epoch(best),
         last_epoch=_as_epoch(last),

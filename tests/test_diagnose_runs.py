@@ -121,7 +121,13 @@ def test_curves_are_read_only_where_they_change_the_advice(tracking_uri: str) ->
     plant("h", "out-of-epochs", curves={"train_loss": rising}, **ours(0.3, 0.3, "max_epochs"))
     plant("h", "early-stopped", curves={"train_loss": rising}, **ours(0.3, 0.3))
     plant("h", "diverged", **ours(0.3, 0.3, "non_finite_loss"))
+    logged_falling = ours(0.3, 0.3)  # as the trainer logs it now: no history needed
+    logged_falling["summary"] |= {"train_loss_falling": 1.0}
+    plant("h", "early-stopped-falling", **logged_falling)
     rows = by_name(diagnose(["h"]))
+    # dev loss stopped it, so training longer is not the advice, falling train loss or not
+    assert rows["early-stopped-falling"].train_loss_falling is None
+    assert not rows["early-stopped-falling"].recommendation.startswith("train longer")
     assert rows["out-of-epochs"].train_loss_falling is True
     assert rows["out-of-epochs"].recommendation.startswith("train longer")
     assert rows["early-stopped"].train_loss_falling is None
