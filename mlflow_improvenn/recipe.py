@@ -168,8 +168,9 @@ def _less_l2(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Chan
 def _less_dropout(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:
     if not any(config.dropout) and not config.input_dropout:
         return "less_dropout", None
-    lower = [r for r in DROPOUT_LADDER if r < max(config.dropout)]
-    return "less_dropout", {"dropout": (lower[-1] if lower else 0.0,), "input_dropout": 0.0}
+    lower = tuple(max((r for r in DROPOUT_LADDER if r < rate), default=0.0)
+                  for rate in config.dropout)  # each layer's own rate, one step down
+    return "less_dropout", {"dropout": lower, "input_dropout": 0.0}
 
 
 def _longer(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:

@@ -48,6 +48,12 @@ def test_growth_stops_at_the_policy_limits() -> None:
         "hidden_units": (512,)}
 
 
+def test_less_dropout_lowers_each_layer_s_rate_and_raises_none() -> None:
+    config = TrainConfig(hidden_units=(8, 8, 8), dropout=(0.5, 0.1, 0.25))
+    less = dict(changes(config, BIAS, max_width=8, max_depth=3))["less_dropout"]
+    assert less == {"dropout": (0.3, 0.0, 0.2), "input_dropout": 0.0}
+
+
 def test_deeper_extends_per_layer_dropout() -> None:
     config = TrainConfig(hidden_units=(512, 256), dropout=(0.1, 0.2))
     assert dict(next_action(config, BIAS).changes) == {
