@@ -230,10 +230,15 @@ def _run_trials(job: _Job) -> None:
     if job.settings.workers == 1:
         job.work()
         return
-    exit_codes = run_in_processes(job.work, job.settings.workers)
-    if job.settings.storage is None and any(code != 0 for code in exit_codes):
-        job.fail_abandoned("its worker process died")  # the storage is ours alone: no one
-        # else can be running those trials
+    ours_alone = job.settings.storage is None  # no one else can be running its trials
+    try:
+        exit_codes = run_in_processes(job.work, job.settings.workers)
+    except KeyboardInterrupt:
+        if ours_alone:  # workers killed after the grace period could not end their runs
+            job.fail_abandoned("its worker did not stop in time when the sweep was interrupted")
+        raise
+    if ours_alone and any(code != 0 for code in exit_codes):
+        job.fail_abandoned("its worker process died")
 
 
 def _sampler(settings: SweepSettings, space: Space, seed: int) -> optuna.samplers.BaseSampler:
