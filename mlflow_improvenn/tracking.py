@@ -92,7 +92,7 @@ class LatestFileUploader:
         self._artifact_dir = artifact_dir
         self._interval_s = interval_s
         self._changed = threading.Event()
-        self._closing = False
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="improvenn-upload", daemon=True)
         self._thread.start()
 
@@ -100,22 +100,22 @@ class LatestFileUploader:
         self._changed.set()
 
     def close(self) -> None:
-        """Stop; the final version goes up with the run's other files."""
-        self._closing = True
+        """Stop at once; the final version goes up with the run's other files."""
+        self._closing.set()
         self._changed.set()
         self._thread.join()
 
     def _loop(self) -> None:
-        while not self._closing:
+        while not self._closing.is_set():
             self._changed.wait()
-            if self._closing:
+            if self._closing.is_set():
                 return
             with contextlib.suppress(Exception):  # retried on the next change or at the end
-                self._upload_if_changed()
-            time.sleep(self._interval_s)
+                self._upload_latest()
+            self._closing.wait(self._interval_s)  # at most one upload an interval
 
-    def _upload_if_changed(self) -> None:
-        if not self._changed.is_set() or not self._path.exists():
+    def _upload_latest(self) -> None:
+        if not self._path.exists():
             return
         self._changed.clear()
         try:
