@@ -135,7 +135,7 @@ def summary_curves(run: RunRecord) -> CurveFindings:
         best_epoch=_as_epoch(best),
         last_epoch=_as_epoch(last),
         train_loss_falling=None if falling is None else bool(falling),
-        diverged=run.stop_reason == "non_finite_loss",
+        diverged=run.stop_reason == "non_finite_loss" or run.metrics.get("train_loss_rose") == 1,
     )
 
 

@@ -243,9 +243,10 @@ def _finish(
 ) -> TrainOutcome:
     """Restore the best weights, write the run's files, evaluate, then log it all."""
     summary: dict[str, float] = {"stopped_epoch": result.stopped_epoch}
-    falling = read_curves([r.train_loss for r in result.history]).train_loss_falling
-    if falling is not None:  # saves the diagnosis a history call per run
-        summary["train_loss_falling"] = float(falling)
+    curves = read_curves([r.train_loss for r in result.history])
+    if curves.train_loss_falling is not None:  # saves the diagnosis a history call per run
+        summary["train_loss_falling"] = float(curves.train_loss_falling)
+        summary["train_loss_rose"] = float(curves.diverged)
     if result.best is not None:
         trainer.model.load_state_dict(result.best["model"])
     artifacts.write_run_files(  # before anything that can fail: the files are what is kept

@@ -124,7 +124,11 @@ def test_curves_are_read_only_where_they_change_the_advice(tracking_uri: str) ->
     logged_falling = ours(0.3, 0.3)  # as the trainer logs it now: no history needed
     logged_falling["summary"] |= {"train_loss_falling": 1.0}
     plant("h", "early-stopped-falling", **logged_falling)
+    rose = ours(0.3, 0.3, "max_epochs")
+    rose["summary"] |= {"train_loss_falling": 0.0, "train_loss_rose": 1.0}
+    plant("h", "rose", **rose)
     rows = by_name(diagnose(["h"]))
+    assert rows["rose"].diverged and rows["rose"].recommendation.startswith("lower the learning")
     # dev loss stopped it, so training longer is not the advice, falling train loss or not
     assert rows["early-stopped-falling"].train_loss_falling is None
     assert not rows["early-stopped-falling"].recommendation.startswith("train longer")
@@ -133,7 +137,9 @@ def test_curves_are_read_only_where_they_change_the_advice(tracking_uri: str) ->
     assert rows["early-stopped"].train_loss_falling is None
     assert rows["diverged"].recommendation.startswith("lower the learning rate")
     assert rows["diverged"].diverged
-    assert diagnose(["h"], curves=False).train_loss_falling.isna().all()
+    no_history = diagnose(["h"], curves=False).set_index("run_name")["train_loss_falling"]
+    assert no_history[["out-of-epochs", "early-stopped", "diverged"]].isna().all()
+    assert no_history["rose"] is False  # the summary alone says so
 
 
 def test_foreign_metric_names(tracking_uri: str) -> None:

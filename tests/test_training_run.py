@@ -20,7 +20,8 @@ from .conftest import SMALL
 
 PER_EPOCH = {"train_loss", "dev_loss", "train_error", "dev_error", "lr", "epoch_seconds"}
 AT_END = {"best_epoch", "stopped_epoch", "best_dev_loss", "test_loss", "test_error",
-          "best_train_loss", "best_train_error", "best_dev_error", "train_loss_falling"}
+          "best_train_loss", "best_train_error", "best_dev_error", "train_loss_falling",
+          "train_loss_rose"}
 
 
 def fetch(run_id: str) -> mlflow.entities.Run:
