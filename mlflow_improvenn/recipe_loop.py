@@ -20,7 +20,7 @@ import pandas as pd
 
 from mlflow_improvenn import data
 from mlflow_improvenn.config import TrainConfig
-from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE, Diagnosis, diagnose_errors, read_curves
+from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE, Diagnosis, diagnose_errors
 from mlflow_improvenn.parent_runs import log_comparison, log_table, parent_run
 from mlflow_improvenn.recipe import Action, RecipePolicy, RunFacts, next_action
 from mlflow_improvenn.run import RunFailed, TrainOutcome, check_config, run_name, train
@@ -167,10 +167,9 @@ def _diagnose(outcome: TrainOutcome, settings: RecipeSettings) -> Diagnosis:
 
 
 def _facts(step: RecipeStep, rows: int | None) -> RunFacts:
-    history = step.outcome.history if step.outcome is not None else None
-    falling = None
-    if history is not None and len(history):
-        falling = read_curves(list(history["train_loss"])).train_loss_falling
+    """What the recipe decides from; the train-loss trend is the one the run logged."""
+    logged = step.outcome.summary.get("train_loss_falling") if step.outcome else None
+    falling = None if logged is None else bool(logged)
     return RunFacts(step.diagnosis.verdict, step.stop_reason, falling, rows)
 
 

@@ -91,9 +91,7 @@ def train(
     With ``config.resume_from`` the run continues another from its checkpoint.
     """
     config, resume_point = _resume_point(config)
-    splits_np = data.load(config)
-    _check_against_data(config, splits_np)
-    device = resolve_device(config.device)
+    splits_np, device = _checked_inputs(config)
     torch.manual_seed(config.seed)
     model = build_model(config, splits_np)
     trainer = Trainer(config, model, to_device_splits(splits_np, device), splits_np.task, device)
@@ -168,13 +166,15 @@ def check_config(config: TrainConfig) -> None:
     """Refuse what :func:`train` would refuse about the data and the device, for callers that
     create a run of their own first (a sweep's or the recipe's parent), so that bad input
     leaves no run behind. Raises :class:`ConfigError`."""
-    _check_against_data(config, data.load(config))
-    resolve_device(config.device)
+    _checked_inputs(config)
 
 
-def _check_against_data(config: TrainConfig, splits: data.DataSplits) -> None:
+def _checked_inputs(config: TrainConfig) -> tuple[data.DataSplits, torch.device]:
+    """The data and the device, refused with a :class:`ConfigError` where they do not fit."""
+    splits = data.load(config)
     if splits.task == "regression" and config.monitor.endswith("_error"):
         raise ConfigError("monitor", f"{config.monitor} needs a classification task")
+    return splits, resolve_device(config.device)
 
 
 def _resolved_params(
