@@ -105,7 +105,7 @@ def train(
     try:
         outcome, error = _train_and_log(tracker, trainer, splits_np, workdir, on_epoch)
     except BaseException as failure:  # the run must not stay RUNNING, nor look FINISHED
-        _end_quietly(tracker, "KILLED" if isinstance(failure, KeyboardInterrupt) else "FAILED")
+        _end_quietly(tracker, interrupted=isinstance(failure, KeyboardInterrupt))
         if isinstance(failure, Exception):
             raise RunFailed(tracker.run_id, "to log its results", failure, workdir) from failure
         raise
@@ -224,13 +224,17 @@ def _last_checkpoint_uploader(tracker: RunTracker, workdir: Path) -> LatestFileU
     return LatestFileUploader(tracker.client, tracker.run_id, path, folder)
 
 
-def _end_quietly(tracker: RunTracker, status: str) -> None:
-    """Write what metrics are queued and end the run with ``status``, if the store still
-    answers; the original error is what matters."""
+def _end_quietly(tracker: RunTracker, interrupted: bool) -> None:
+    """Write what metrics are queued and end the run KILLED (tagged ``interrupted``, as an
+    interrupt inside the training loop is) or FAILED, if the store still answers; the
+    original error is what matters."""
     with contextlib.suppress(Exception):
         tracker.metrics.close()
     with contextlib.suppress(Exception):
-        tracker.end(status)
+        if interrupted:
+            tracker.client.set_tag(tracker.run_id, TAG_STOP_REASON, StopReason.INTERRUPTED.value)
+    with contextlib.suppress(Exception):
+        tracker.end("KILLED" if interrupted else "FAILED")
 
 
 def _finish(

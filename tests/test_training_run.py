@@ -184,7 +184,8 @@ def test_a_run_that_diverges_in_its_first_epoch_still_logs_its_files(tracking_ur
                                                (OSError, "FAILED")])
 def test_a_fault_while_logging_the_results_ends_the_run(tracking_uri, monkeypatch, fault,
                                                         status) -> None:
-    """A second Ctrl-C, or a full disk, while the run's files are written."""
+    """A second Ctrl-C, or a full disk, while the run's files are written: an interrupted run
+    says so as one interrupted inside the training loop does."""
     def broken_plot(*args, **kwargs):
         raise fault("while drawing the learning curves")
 
@@ -194,6 +195,8 @@ def test_a_fault_while_logging_the_results_ends_the_run(tracking_uri, monkeypatc
     assert mlflow.active_run() is None  # nothing left for MLflow to end as FINISHED at exit
     run = mlflow.search_runs(search_all_experiments=True, output_format="list")[0]
     assert run.info.status == status
+    expected_reason = "interrupted" if status == "KILLED" else None
+    assert run.data.tags.get("improvenn.stop_reason") == expected_reason
     assert len(mlflow.MlflowClient().get_metric_history(run.info.run_id, "dev_loss")) == \
         SMALL["max_epochs"]  # the queued metrics were written before the run ended
     if status == "FAILED":
