@@ -2,7 +2,8 @@
 
 Both train several child runs under one parent, then leave on the parent what a person wants
 to read first: the diagnosis table of the children (from :func:`diagnose`), their learning
-curves on shared axes and their places on the bias-variance map.
+curves on shared axes and their places on the bias-variance map. A sweep's parent holds the
+same table and map.
 """
 
 from __future__ import annotations
@@ -64,20 +65,33 @@ def log_comparison(
     diagnosis table, one row per child in the order given.
     """
     run_ids = [outcome.run_id for outcome in outcomes.values()]
-    table = diagnose(run_ids=run_ids, baseline_error=baseline_error, tolerance=tolerance, tag=True)
-    table = table.set_index("run_id").loc[run_ids].reset_index()
     with tempfile.TemporaryDirectory(prefix="improvenn-parent-") as directory:
         root = Path(directory) / folder
         root.mkdir(parents=True)
-        table.to_csv(root / "diagnosis.csv", index=False)
+        table = write_diagnosis(run_ids, root, title, baseline_error, tolerance)
         learning_curves(
             {label: o.history for label, o in outcomes.items()},
             root / "learning_curves.png",
             best_epochs={label: o.best_epoch for label, o in outcomes.items()},
             title=title,
         )
-        draw_map(table, root / "bias_variance_map.png", tolerance, title=title)
         mlflow.MlflowClient().log_artifacts(parent_run_id, directory)
+    return table
+
+
+def write_diagnosis(
+    run_ids: list[str],
+    folder: Path,
+    title: str,
+    baseline_error: float = 0.0,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> pd.DataFrame:
+    """Diagnose and tag the children; write ``diagnosis.csv`` (one row per run, in the order
+    given) and ``bias_variance_map.png`` into ``folder``. Returns the table."""
+    table = diagnose(run_ids=run_ids, baseline_error=baseline_error, tolerance=tolerance, tag=True)
+    table = table.set_index("run_id").loc[run_ids].reset_index()
+    table.to_csv(folder / "diagnosis.csv", index=False)
+    draw_map(table, folder / "bias_variance_map.png", tolerance, title=title)
     return table
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from mlflow_improvenn import data
 from mlflow_improvenn.config import TrainConfig
 from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE, Diagnosis, diagnose_errors
+from mlflow_improvenn.metric_conventions import choose_metrics
 from mlflow_improvenn.parent_runs import log_comparison, log_table, parent_run
 from mlflow_improvenn.recipe import Action, RecipePolicy, RunFacts, next_action
 from mlflow_improvenn.run import RunFailed, TrainOutcome, check_config, run_name, train
@@ -157,12 +158,11 @@ def _plain_name(config: TrainConfig) -> str:
 
 
 def _diagnose(outcome: TrainOutcome, settings: RecipeSettings) -> Diagnosis:
-    """The diagnosis's own verdict, from the restored best weights (losses for regression)."""
-    summary = outcome.summary
-    kind = "error" if "best_dev_error" in summary else "loss"
+    """The diagnosis's own verdict on the run's summary: the restored best weights' errors
+    (losses for regression), chosen as ``improvenn diagnose`` chooses them."""
+    choice = choose_metrics(outcome.summary)
     return diagnose_errors(
-        summary.get(f"best_train_{kind}"), summary.get(f"best_dev_{kind}"),
-        settings.baseline_error, settings.tolerance,
+        choice.train_error, choice.dev_error, settings.baseline_error, settings.tolerance
     )
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import mlflow
 import optuna
 
-from mlflow_improvenn.bias_variance_map import draw_map
-from mlflow_improvenn.diagnose_runs import diagnose
+from mlflow_improvenn.parent_runs import write_diagnosis
 
 RUN_ID_ATTR = "mlflow_run_id"
 TAG_BEST_RUN = "improvenn.best_run_id"
@@ -29,9 +28,7 @@ def log_sweep_report(
         folder = Path(directory) / "sweep"
         folder.mkdir()
         if run_ids:
-            table = diagnose(run_ids=run_ids)
-            table.to_csv(folder / "diagnosis.csv", index=False)
-            draw_map(table, folder / "bias_variance_map.png", title=study.study_name)
+            write_diagnosis(run_ids, folder, title=study.study_name)
         _save_optuna_plots(study, folder)
         client.log_artifacts(parent_run_id, directory)
 

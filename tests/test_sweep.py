@@ -45,6 +45,7 @@ def test_two_workers_make_one_parent_with_a_child_run_per_trial(tracking_uri: st
     assert children["tags.improvenn.worker"].str.fullmatch(rf"{socket.gethostname()}:\d+").all()
     assert children["params.lr"].nunique() == 4  # the workers did not propose the same trials
     assert (children["status"] == "FINISHED").all()
+    assert children["tags.improvenn.diagnosis"].notna().all()  # the UI groups trials by it
     assert parent["metrics.best_dev_loss"] == children["metrics.best_dev_loss"].min()
     best = children.loc[children["metrics.best_dev_loss"].idxmin(), "run_id"]
     assert parent["tags.improvenn.best_run_id"] == best
