@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE
@@ -30,11 +31,12 @@ def draw_map(
 ) -> Path:
     """Save the map of ``frame`` (a :func:`~mlflow_improvenn.diagnose_runs.diagnose` result).
 
-    Runs without a verdict (insufficient data) cannot be placed; the title counts them.
+    Runs without finite gaps (insufficient data) cannot be placed; the title counts them.
     """
     from mlflow_improvenn.plots import new_figure
 
-    placed = frame.dropna(subset=["avoidable_bias", "variance"])
+    gaps = frame[["avoidable_bias", "variance"]].astype(float)
+    placed = frame[np.isfinite(gaps).all(axis=1)]
     (x_low, x_high), (y_low, y_high) = _limits(placed, tolerance)
     figure = new_figure((9, 6))
     axis = figure.subplots()

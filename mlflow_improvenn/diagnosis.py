@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 DEFAULT_TOLERANCE = 0.02
@@ -143,9 +143,12 @@ def diagnose_errors(
     curves = curves or CurveFindings()
     reason = missing or _missing_values(train_error, dev_error)
     if reason:
+        if not all(math.isfinite(v) for v in (train_error, dev_error) if v is not None):
+            curves = replace(curves, diverged=True)
+        step = recommend(Verdict.INSUFFICIENT_DATA, curves)
         return Diagnosis(
             train_error, dev_error, baseline_error, None, None, Verdict.INSUFFICIENT_DATA,
-            recommend(Verdict.INSUFFICIENT_DATA, curves), reason,
+            step if curves.diverged else f"{reason}: {step}", reason,
         )
     assert train_error is not None and dev_error is not None
     bias = train_error - baseline_error

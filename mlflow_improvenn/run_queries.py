@@ -8,10 +8,13 @@ need them, from a thread pool, since each call mostly waits on the store or the 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import mlflow
 import pandas as pd
 from mlflow.entities import Metric, RunTag, ViewType
 from mlflow.exceptions import MlflowException
@@ -26,6 +29,7 @@ PAGE_SIZE = 10_000
 REMOTE_WORKERS = 16
 LOCAL_WORKERS = 4
 _RUN_IDS_PER_FILTER = 100
+_SQLITE = "sqlite:///"
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,20 @@ class RunRecord:
 
 
 def client_for(tracking_uri: str | None = None) -> MlflowClient:
-    """A client on ``tracking_uri``, else MLflow's own default (MLFLOW_TRACKING_URI, ...)."""
-    return MlflowClient(tracking_uri=tracking_uri)
+    """A client on ``tracking_uri``, else MLflow's own default (MLFLOW_TRACKING_URI, ...).
+
+    A sqlite store that does not exist is refused instead of created: reading runs must not
+    leave an empty ``mlflow.db`` wherever it was asked from.
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    if uri.startswith(_SQLITE):
+        database = Path(uri.removeprefix(_SQLITE).split("?", 1)[0])
+        if not database.exists():
+            raise ValueError(
+                f"no MLflow store at {database} ({uri}): run this where the runs' mlflow.db "
+                "is, or set MLFLOW_TRACKING_URI or --tracking-uri"
+            )
+    return MlflowClient(tracking_uri=uri)
 
 
 def resolve_experiments(client: MlflowClient, names_or_ids: Iterable[str] | None) -> list[str]:
@@ -121,12 +137,20 @@ def _search(client: MlflowClient, experiment_ids: Sequence[str], filter_string: 
             return records
 
 
+def restore_infinity(value: float) -> float:
+    """The value logged: MLflow's SQL stores keep +/-inf as +/-``sys.float_info.max``, which
+    would otherwise read as a finite error of 1.8e308 instead of a diverged run."""
+    if abs(value) == sys.float_info.max:
+        return float("inf") if value > 0 else float("-inf")
+    return value
+
+
 def _record(run) -> RunRecord:
     return RunRecord(
         run_id=run.info.run_id,
         run_name=run.info.run_name or "",
         experiment_id=run.info.experiment_id,
-        metrics=dict(run.data.metrics),
+        metrics={key: restore_infinity(value) for key, value in run.data.metrics.items()},
         task=run.data.params.get("task"),
         monitor=run.data.params.get("monitor"),
         stop_reason=run.data.tags.get(TAG_STOP_REASON),
@@ -160,8 +184,8 @@ def fetch_histories(
     max_workers = max_workers or workers_for(client)
 
     def fetch(request: tuple[str, str]) -> list[Metric]:
-        history = client.get_metric_history(*request)
-        return sorted(history, key=lambda m: (m.step, m.timestamp))
+        history = sorted(client.get_metric_history(*request), key=lambda m: (m.step, m.timestamp))
+        return [Metric(m.key, restore_infinity(m.value), m.timestamp, m.step) for m in history]
 
     with ThreadPoolExecutor(max_workers=min(max_workers, len(requests))) as pool:
         return dict(zip(requests, pool.map(fetch, requests), strict=True))

@@ -179,8 +179,42 @@ def test_missing_metrics_are_insufficient_data_not_a_crash(tracking_uri: str) ->
     assert rows["half"].reason == "has train_error but no dev_error"
     assert "train error is nan" in rows["nan"].reason
     assert "accuracy outside [0, 1]" in rows["percent"].reason
+    assert rows["half"].recommendation.startswith("has train_error but no dev_error: ")
     code, output = invoke("diagnose", "--experiment", "gaps", "--format", "json")
     assert code == 0 and len(json.loads(output)) == 4
+
+
+def test_an_infinite_loss_is_a_diverged_run_on_the_table_and_the_map(tracking_uri) -> None:
+    """MLflow's sqlite store keeps inf as the largest float: read back, it is inf again."""
+    plant("inf", "keras", curves={"loss": [1.0, 2.0, 5.0, float("inf")],
+                                  "val_loss": [1.0, 2.5, 6.0, float("inf")]})
+    plant("inf", "fine", **ours(0.1, 0.1))
+    row = by_name(diagnose(["inf"]))["keras"]
+    assert row.diagnosis == "insufficient_data" and row.train_error == float("inf")
+    assert row.recommendation.startswith("lower the learning rate")
+    code, output = invoke("diagnose", "--experiment", "inf", "--plot", "map.png")
+    assert code == 0 and "e+308" not in output, output
+    assert Path("map.png").read_bytes().startswith(PNG)
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_tag(tracking_uri) -> None:
+    plant("out", "r", **ours(0.1, 0.1))
+    Path("afile").write_text("not a folder")
+    code, output = invoke("diagnose", "--experiment", "out", "--tag", "--plot", "afile/map.png")
+    assert code == 2 and "'--plot'" in output and "cannot write afile/map.png" in output
+    assert "tags.improvenn.diagnosis" not in mlflow.search_runs(experiment_names=["out"])
+    run_id = mlflow.search_runs(experiment_names=["out"]).run_id[0]
+    code, output = invoke("curves", run_id, "-o", "afile/curves.png")
+    assert code == 2 and "'--output'" in output
+
+
+def test_reading_where_no_store_is_creates_none(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(None)
+    code, output = invoke("diagnose")
+    assert code == 2 and "no MLflow store at" in output
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_tags_are_visible_to_search_runs(tracking_uri: str) -> None:

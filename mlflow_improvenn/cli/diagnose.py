@@ -5,8 +5,10 @@ Nothing heavy is imported at module level, so ``--help`` stays fast and never lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,8 @@ def diagnose(
     """
     if (train_metric is None) != (dev_metric is None):
         raise click.UsageError("give --train-metric and --dev-metric together")
+    if plot is not None:
+        check_writable(plot, "'--plot'")  # before any run is read or tagged
     from mlflow_improvenn.diagnose_runs import diagnose as run_diagnosis
 
     try:
@@ -75,8 +79,33 @@ def diagnose(
     if plot is not None:
         from mlflow_improvenn.bias_variance_map import draw_map
 
-        draw_map(frame, plot, tolerance)
+        with _reported_as_file_error(plot):
+            draw_map(frame, plot, tolerance)
         click.echo(f"Bias-variance map written to {plot}", err=True)
+
+
+def check_writable(path: Path, param_hint: str) -> None:
+    """Refuse an output file that cannot be written, by trying (as root, permissions alone
+    say nothing): a usage error up front instead of a traceback after the work is done."""
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as error:
+        raise click.BadParameter(f"cannot write {path}: {error.strerror or error}",
+                                 param_hint=param_hint) from error
+    if not existed:
+        path.unlink()
+
+
+@contextlib.contextmanager
+def _reported_as_file_error(path: Path) -> Iterator[None]:
+    """A file that could be written a moment ago but not now (a full disk): one line."""
+    try:
+        yield
+    except OSError as error:
+        raise click.FileError(str(path), hint=error.strerror or str(error)) from error
 
 
 def render(frame: Any, output_format: str) -> str:
@@ -135,7 +164,11 @@ def curves(run_ids: tuple[str, ...], output: Path, title: str, tracking_uri: str
     from mlflow_improvenn import plots
     from mlflow_improvenn.run_queries import client_for, curve_frames, get_runs
 
-    client = client_for(tracking_uri)
+    check_writable(output, "'--output'")
+    try:
+        client = client_for(tracking_uri)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
     try:
         runs = get_runs(client, list(dict.fromkeys(run_ids)))
     except ValueError as error:
@@ -149,7 +182,8 @@ def curves(run_ids: tuple[str, ...], output: Path, title: str, tracking_uri: str
     frames = curve_frames(client, runs)
     best = {label: int(run.metrics["best_epoch"]) for label, run in zip(frames, runs, strict=True)
             if math.isfinite(run.metrics.get("best_epoch", math.nan))}
-    plots.learning_curves(frames, output, best_epochs=best, title=title)
+    with _reported_as_file_error(output):
+        plots.learning_curves(frames, output, best_epochs=best, title=title)
     click.echo(f"Learning curves of {len(runs)} run(s) written to {output}")
 
 
