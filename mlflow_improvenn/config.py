@@ -206,7 +206,10 @@ class TrainConfig:
     device: str = option(
         "auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.", group="device"
     )
-    amp: bool = option(False, "Mixed precision (CUDA only).", group="device")
+    amp: bool = option(
+        False, "Mixed precision on CUDA; elsewhere float32, and amp is logged as false.",
+        group="device",
+    )
     run_name: str = option(
         "", "MLflow run name (default: made from the key settings).", group="output"
     )
@@ -283,7 +286,14 @@ def parse_value(name: str, text: str) -> Any:
 
 
 def _split_list(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    """The items of ``a,b,c``; blank text is the empty list, an empty item is refused (a typo
+    such as ``64,,64`` must not quietly build a different network)."""
+    if not text.strip():
+        return []
+    items = [v.strip() for v in text.split(",")]
+    if "" in items:
+        raise ValueError(f"empty item in {text!r}")
+    return items
 
 
 def _parse_bool(text: str) -> bool:
@@ -347,6 +357,11 @@ def _check_combinations(config: TrainConfig) -> None:
         raise ConfigError("model", "cnn needs image data: use it with dataset=digits")
     if config.is_file_dataset and not config.target:
         raise ConfigError("target", f"dataset={config.dataset} needs the name of its target column")
+    if config.target and not config.is_file_dataset:
+        raise ConfigError(
+            "target", f"only csv:/parquet: data sets take a target column; {config.dataset} "
+            "has its own",
+        )
     if not _DEVICE_PATTERN.match(config.device):
         allowed = "auto, cpu, cuda, cuda:N, mps"
         raise ConfigError("device", f"{config.device!r} is not one of: {allowed}")

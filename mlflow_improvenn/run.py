@@ -182,6 +182,7 @@ def _resolved_params(
 ) -> dict[str, str]:
     resolved = config.replace(task=splits.task).to_params()
     resolved["device"] = str(device)
+    resolved["amp"] = format_value(config.amp and device.type == "cuda")  # CUDA-only
     derived = {
         "n_parameters": count_parameters(model),
         "n_train": len(splits.x_train),

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ({"dev_fraction": 0.5, "test_fraction": 0.45}, "test_fraction"),
         ({"model": "cnn"}, "model"),
         ({"dataset": "csv:x.csv"}, "target"),
+        ({"dataset": "moons", "target": "y"}, "target"),
         ({"device": "gpu"}, "device"),
         ({"l2_mode": "decoupled", "optimizer": "sgd"}, "l2_mode"),
         ({"optimizer": "adamw", "weight_decay": 0.1}, "l2_mode"),
@@ -67,6 +68,13 @@ def test_list_options_parse_with_spaces_and_refuse_garbage() -> None:
     assert parse_value("hidden_units", "") == ()
     with pytest.raises(ConfigError, match="hidden_units"):
         parse_value("hidden_units", "64,abc")
+
+
+@pytest.mark.parametrize(("name", "text"), [("hidden_units", ","), ("hidden_units", "64,,64"),
+                                            ("dropout", "0.2,"), ("dropout", " , ")])
+def test_an_empty_list_item_is_a_typo_not_a_shorter_list(name: str, text: str) -> None:
+    with pytest.raises(ConfigError, match=f"{text!r} is not a valid comma-separated"):
+        parse_value(name, text)
 
 
 def test_mlproject_main_declares_exactly_the_training_options() -> None:

@@ -148,6 +148,11 @@ def test_seeded_cpu_runs_are_identical(tracking_uri: str) -> None:
                                   second.history.drop(columns="epoch_seconds"))
 
 
+def test_amp_off_cuda_trains_in_float32_and_is_logged_as_off(tracking_uri: str) -> None:
+    outcome = train(TrainConfig(**(SMALL | {"amp": True, "device": "cpu"})))
+    assert fetch(outcome.run_id).data.params["amp"] == "false"
+
+
 def test_run_name_tells_settings_apart() -> None:
     config = TrainConfig(hidden_units=(64, 64), weight_decay=1e-4, dropout=(0.2,))
     assert run_name(config) == "mlp-64x64-l2=0.0001-do=0.2-adam-lr=0.01"
