@@ -32,14 +32,12 @@ from mlflow_improvenn.run import check_config, train
 from mlflow_improvenn.search_space import Space, grid_of
 from mlflow_improvenn.sweep_report import RUN_ID_ATTR, log_sweep_report
 from mlflow_improvenn.sweep_workers import run_in_processes
-from mlflow_improvenn.tracking import log_params, redact_uri
+from mlflow_improvenn.tracking import TAG_ERROR, log_params, redact_uri
 
 TAG_STUDY = "improvenn.study"
 TAG_TRIAL = "improvenn.trial"
 #: Which process ran a trial, as ``host:pid``: where to look when one goes wrong.
 TAG_WORKER = "improvenn.worker"
-#: Why a trial's run was ended by someone else than its own process.
-TAG_ERROR = "improvenn.error"
 SAMPLERS = ("random", "tpe", "grid")
 PRUNERS = ("none", "median", "hyperband")
 _JOIN_ATTEMPTS = 5

@@ -24,6 +24,8 @@ from mlflow.tracking import MlflowClient
 from mlflow_improvenn.config import ConfigError, option_specs, parse_value
 
 TAG_STOP_REASON = "improvenn.stop_reason"
+#: Why a run was ended by someone else than its own training loop.
+TAG_ERROR = "improvenn.error"
 RESOLVED_SUFFIX = "_resolved"
 _MLFLOW_BATCH_LIMIT = 1000
 
@@ -196,6 +198,21 @@ class RunTracker:
     def end(self, status: str) -> None:
         """End the run with ``status`` (FINISHED, FAILED or KILLED)."""
         mlflow.end_run(status)
+
+
+def fail_launched_run(why: str) -> None:
+    """End the run ``mlflow run`` created FAILED, tagged with why its options were refused.
+
+    The launcher creates the run before the entry point can check a single option, so it
+    cannot be avoided; it can say why it holds nothing. (Deleting it is not an option: the
+    launcher ends it afterwards and fails on a deleted run.)
+    """
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return
+    client = MlflowClient()
+    client.set_tag(run_id, TAG_ERROR, why)
+    client.set_terminated(run_id, "FAILED")
 
 
 def resolve_experiment(experiment: str | None) -> str | None:

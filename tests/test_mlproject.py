@@ -49,4 +49,5 @@ def test_bad_entry_point_parameter_fails_cleanly_without_a_finished_run(tracking
     assert "Invalid value for '--dropout'" in done.stderr
     assert "Traceback (most recent call last)" not in done.stderr.split("mlflow.exceptions")[0]
     runs = mlflow.search_runs(search_all_experiments=True)
-    assert (runs["status"] != "FINISHED").all()
+    assert list(runs["status"]) == ["FAILED"]  # the launcher's own run, saying why it is empty
+    assert runs["tags.improvenn.error"][0].startswith("refused: Invalid value for '--dropout'")

@@ -6,7 +6,10 @@ never pay for importing torch.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+from collections.abc import Callable
 
 import click
 
@@ -42,13 +45,8 @@ class LazyGroup(click.Group):
         """Run the subcommand. Options the library refuses (the data, the device, a run to
         resume) are usage errors naming the option; a tracking store that refuses or fails
         is one clear line."""
-        from mlflow_improvenn.cli.train import flag
-        from mlflow_improvenn.config import ConfigError
-
         try:
-            return super().invoke(ctx)
-        except ConfigError as error:
-            raise click.BadParameter(error.message, param_hint=f"'{flag(error.option)}'") from error
+            return _refused_before_training(super().invoke, ctx)
         except Exception as error:
             if type(error).__name__ != "MlflowException":  # no mlflow import for --help
                 raise
@@ -59,6 +57,31 @@ class LazyGroup(click.Group):
         rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _refused_before_training(invoke: Callable[[click.Context], object],
+                             ctx: click.Context) -> object:
+    """Options the library refuses (the data, the device, a run to resume) become usage
+    errors naming the option. Under ``mlflow run``, whose launcher made the run before any
+    option could be checked, a refused option also ends that run FAILED with the reason in
+    its ``improvenn.error`` tag (best effort: the usage error is what the user must see,
+    even when the store does not answer)."""
+    from mlflow_improvenn.cli.train import flag
+    from mlflow_improvenn.config import ConfigError
+
+    try:
+        try:
+            return invoke(ctx)
+        except ConfigError as error:
+            hint = f"'{flag(error.option)}'"
+            raise click.BadParameter(error.message, param_hint=hint) from error
+    except click.UsageError as error:
+        if "MLFLOW_RUN_ID" in os.environ:
+            from mlflow_improvenn.tracking import fail_launched_run
+
+            with contextlib.suppress(Exception):
+                fail_launched_run(f"refused: {error.format_message()}")
+        raise
 
 
 @click.group(cls=LazyGroup)
