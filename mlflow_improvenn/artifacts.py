@@ -49,7 +49,10 @@ def write_run_files(
 def save_model(model: torch.nn.Module, splits: DataSplits, path: Path) -> None:
     """Save the model as an MLflow PyTorch model with signature and input example.
 
-    This package's code travels inside the model, so loading it needs only torch.
+    This package's code travels inside the model, so loading it needs only torch. Its
+    input is a float matrix of the data's features after one-hot encoding (standardization
+    happens inside), so the MLmodel's ``metadata`` names those columns in order, and the
+    classes in the order of the outputs: what a user needs to feed it their own rows.
     """
     import mlflow.pytorch
     from mlflow.models import infer_signature
@@ -67,7 +70,23 @@ def save_model(model: torch.nn.Module, splits: DataSplits, path: Path) -> None:
         input_example=example,
         pip_requirements=_pip_requirements(),
         code_paths=[str(Path(mlflow_improvenn.__file__).parent)],
+        metadata=model_metadata(splits),
     )
+
+
+def model_metadata(splits: DataSplits) -> dict[str, Any]:
+    """What the model's inputs and outputs mean, stored in its MLmodel file."""
+    outputs = {
+        "binary": f"one logit: P({splits.class_names[-1]}) = sigmoid(output)",
+        "multiclass": "one logit per class, in the order of class_names",
+        "regression": "the prediction, in the target's units",
+    }[splits.task]
+    return {
+        "task": splits.task,
+        "feature_names": list(splits.feature_names),
+        "class_names": list(splits.class_names),
+        "outputs": outputs,
+    }
 
 
 def _pip_requirements() -> list[str]:

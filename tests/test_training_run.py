@@ -148,6 +148,24 @@ def test_seeded_cpu_runs_are_identical(tracking_uri: str) -> None:
                                   second.history.drop(columns="epoch_seconds"))
 
 
+def test_the_model_says_how_to_feed_it_a_users_own_rows(tracking_uri, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    raw = pd.DataFrame({"a": rng.normal(size=90), "color": ["red", "green", "blue"] * 30})
+    raw["label"] = np.where(raw["color"] == "red", "warm", np.where(raw["a"] > 0, "hi", "lo"))
+    raw.to_csv(tmp_path / "mine.csv", index=False)
+    config = TrainConfig(**(SMALL | {"dataset": f"csv:{tmp_path / 'mine.csv'}", "target": "label",
+                                     "log_model": True, "max_epochs": 30, "lr": 0.05}))
+    outcome = train(config)
+    uri = f"runs:/{outcome.run_id}/model"
+    meta = mlflow.models.get_model_info(uri).metadata
+    assert meta["task"] == "multiclass" and meta["class_names"] == ["hi", "lo", "warm"]
+    assert meta["feature_names"] == ["a", "color_blue", "color_green", "color_red"]
+    rows = pd.get_dummies(raw.drop(columns="label"), dtype="float32")[meta["feature_names"]]
+    logits = np.asarray(mlflow.pyfunc.load_model(uri).predict(rows.to_numpy("float32")))
+    predicted = np.asarray(meta["class_names"])[logits.argmax(axis=1)]
+    assert (predicted == raw["label"]).mean() >= 1 - outcome.summary["best_train_error"] - 0.1
+
+
 def test_amp_off_cuda_trains_in_float32_and_is_logged_as_off(tracking_uri: str) -> None:
     outcome = train(TrainConfig(**(SMALL | {"amp": True, "device": "cpu"})))
     assert fetch(outcome.run_id).data.params["amp"] == "false"
