@@ -76,11 +76,12 @@ def save_model(model: torch.nn.Module, splits: DataSplits, path: Path) -> None:
 
 def model_metadata(splits: DataSplits) -> dict[str, Any]:
     """What the model's inputs and outputs mean, stored in its MLmodel file."""
-    outputs = {
-        "binary": f"one logit: P({splits.class_names[-1]}) = sigmoid(output)",
-        "multiclass": "one logit per class, in the order of class_names",
-        "regression": "the prediction, in the target's units",
-    }[splits.task]
+    if splits.task == "binary":
+        outputs = f"one logit: P({splits.class_names[-1]}) = sigmoid(output)"
+    elif splits.task == "multiclass":
+        outputs = "one logit per class, in the order of class_names"
+    else:
+        outputs = "the prediction, in the target's units"
     return {
         "task": splits.task,
         "feature_names": list(splits.feature_names),
