@@ -163,8 +163,7 @@ def run_lesson(
 
     ``on_run`` is told each variation's name before it trains (for progress output).
     """
-    from mlflow_improvenn.parent_runs import log_comparison, log_table, parent_run
-    from mlflow_improvenn.run import train
+    from mlflow_improvenn.parent_runs import log_comparison, log_table, parent_run, train_child
 
     lesson = get_lesson(name)
     configs = lesson.configs(smoke)
@@ -175,7 +174,7 @@ def run_lesson(
             if on_run is not None:
                 on_run(label)
             started = time.perf_counter()
-            outcomes[label] = train(config, tags={**tags, TAG_VARIATION: label})
+            outcomes[label] = train_child(config, {**tags, TAG_VARIATION: label})
             seconds[label] = time.perf_counter() - started
         diagnosis = log_comparison(parent_id, outcomes, "lesson", lesson.question)
         table = _results(lesson, outcomes, seconds, diagnosis)

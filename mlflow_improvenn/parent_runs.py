@@ -17,10 +17,12 @@ import mlflow
 import pandas as pd
 
 from mlflow_improvenn.bias_variance_map import draw_map
+from mlflow_improvenn.config import TrainConfig
 from mlflow_improvenn.diagnose_runs import diagnose
 from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE
+from mlflow_improvenn.early_stopping import StopReason
 from mlflow_improvenn.plots import learning_curves
-from mlflow_improvenn.run import TrainOutcome
+from mlflow_improvenn.run import TrainOutcome, train
 from mlflow_improvenn.tracking import resolve_experiment
 
 
@@ -49,6 +51,15 @@ def parent_run(
         mlflow.end_run("FAILED")
         raise
     mlflow.end_run("FINISHED")
+
+
+def train_child(config: TrainConfig, tags: Mapping[str, str]) -> TrainOutcome:
+    """Train one child under the active parent. An interrupted child is logged KILLED like
+    any run, then the interrupt goes on, so it stops the loop and the parent ends KILLED."""
+    outcome = train(config, tags=tags)
+    if outcome.stop_reason is StopReason.INTERRUPTED:
+        raise KeyboardInterrupt
+    return outcome
 
 
 def log_comparison(

@@ -22,9 +22,9 @@ from mlflow_improvenn import data
 from mlflow_improvenn.config import TrainConfig
 from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE, Diagnosis, diagnose_errors
 from mlflow_improvenn.metric_conventions import choose_metrics
-from mlflow_improvenn.parent_runs import log_comparison, log_table, parent_run
+from mlflow_improvenn.parent_runs import log_comparison, log_table, parent_run, train_child
 from mlflow_improvenn.recipe import Action, RecipePolicy, RunFacts, next_action
-from mlflow_improvenn.run import RunFailed, TrainOutcome, check_config, run_name, train
+from mlflow_improvenn.run import RunFailed, TrainOutcome, check_config, run_name
 
 TAG_STEP = "improvenn.recipe_step"
 TAG_ACTION = "improvenn.recipe_action"
@@ -143,7 +143,7 @@ def _train_step(
     tags = {TAG_STEP: str(step), TAG_ACTION: action}
     named = config.replace(run_name=f"step {step}: {_plain_name(config)}")
     try:
-        outcome = train(named, tags=tags)
+        outcome = train_child(named, tags)
     except RunFailed as error:  # e.g. a non-finite loss: a step the loop undoes
         failed = diagnose_errors(None, None, settings.baseline_error, settings.tolerance,
                                  missing=str(error))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mlflow_improvenn.cli.interrupts import stopped_like_ctrl_c
 from mlflow_improvenn.lessons import LESSONS
 
 
@@ -16,8 +17,9 @@ def lesson(name: str, smoke: bool, experiment: str | None) -> None:
     """Train every variation of lesson NAME and log their comparison on one parent run."""
     from mlflow_improvenn.lessons import run_lesson
 
-    result = run_lesson(name, smoke, experiment,
-                        on_run=lambda label: click.echo(f"{name}: training {label}"))
+    with stopped_like_ctrl_c(f"Lesson {name}"):
+        result = run_lesson(name, smoke, experiment,
+                            on_run=lambda label: click.echo(f"{name}: training {label}"))
     columns = ["variation", "diagnosis", "train_error", "dev_error", "test_error", "stopped_epoch"]
     click.echo(result.table[columns].to_string(index=False, float_format="{:.4f}".format))
     click.echo(f"Parent run {result.parent_run_id}: see lesson/ in its artifacts.")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from mlflow_improvenn.cli.interrupts import stopped_like_ctrl_c
 from mlflow_improvenn.cli.train import build_config, training_options
 from mlflow_improvenn.sweep import PRUNERS, SAMPLERS
 
@@ -47,12 +46,8 @@ def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, ti
                                  param_hint="'--study-name'")
     settings = SweepSettings(n_trials, workers, sampler, pruner, storage or None,
                              study_name or None, base.seed)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # ends like Ctrl-C
-    try:
+    with stopped_like_ctrl_c("Sweep"):
         result = run_sweep(base, searched, settings, experiment)
-    except KeyboardInterrupt:
-        click.echo("Sweep interrupted: its parent run and running trials ended KILLED.", err=True)
-        sys.exit(130)
     states = result.trials["state"].value_counts().to_dict() if len(result.trials) else {}
     click.echo(f"Sweep {result.study_name}: parent run {result.parent_run_id}; trials {states}.")
     if result.best_run_id:
