@@ -38,13 +38,16 @@ class Dimension:
     choices: tuple[str, ...] = ()
 
     def suggest(self, trial: Any) -> Any:
-        """The value of this option for an Optuna ``trial``, typed as TrainConfig wants it."""
+        """The value of this option for an Optuna ``trial``, typed as TrainConfig wants it
+        (a number drawn for a list option such as ``dropout`` is a one-item list)."""
         if self.kind == "choice":
             return parse_value(self.option, trial.suggest_categorical(self.option, self.choices))
         if self.kind == "int":
-            return trial.suggest_int(self.option, int(self.low), int(self.high), log=self.log)
+            value = trial.suggest_int(self.option, int(self.low), int(self.high), log=self.log)
+            return parse_value(self.option, str(value))
         log = self.log or self.kind == "loguniform"
-        return trial.suggest_float(self.option, self.low, self.high, log=log)
+        value = trial.suggest_float(self.option, self.low, self.high, log=log)
+        return parse_value(self.option, repr(value))
 
 
 Space = dict[str, Dimension]
@@ -68,12 +71,19 @@ TIERS: tuple[dict[str, dict[str, Any]], ...] = (
 )
 
 
-def tiered_space(tier: int) -> Space:
-    """The built-in space of tiers 1 to ``tier`` (a later tier refines an earlier key)."""
+#: Options that only move one family of optimizers: searching them for another is noise.
+_ONLY_FOR = {"momentum": ("sgd",), "beta1": ("adam", "adamw"), "beta2": ("adam", "adamw"),
+             "eps": ("adam", "adamw")}
+
+
+def tiered_space(tier: int, optimizer: str = "adam") -> Space:
+    """The built-in space of tiers 1 to ``tier`` (a later tier refines an earlier key), for
+    ``optimizer``: momentum for SGD, Adam's betas and epsilon for Adam and AdamW."""
     merged: dict[str, Any] = {}
     for level in TIERS[:tier]:
         merged |= level
-    return parse_space(merged)
+    relevant = {k: v for k, v in merged.items() if optimizer in _ONLY_FOR.get(k, (optimizer,))}
+    return parse_space(relevant)
 
 
 def load_space(path: Path) -> Space:
@@ -137,6 +147,8 @@ def _range(name: str, kind: str, values: Any, log: bool) -> Dimension:
         raise SpaceError(f"{name}: low {low:g} is above high {high:g}")
     if (kind == "loguniform" or log) and low <= 0:
         raise SpaceError(f"{name}: a log scale needs a positive low bound, got {low:g}")
+    if kind == "int" and not (low.is_integer() and high.is_integer()):
+        raise SpaceError(f"{name}: int needs whole-number bounds, got {values}")
     for bound in (low, high):
         _check_value(name, str(int(bound)) if kind == "int" else repr(bound))
     return Dimension(name, kind, low, high, log)

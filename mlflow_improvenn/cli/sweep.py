@@ -36,7 +36,7 @@ def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, ti
 
     base = build_config(values)
     try:
-        searched = load_space(Path(space)) if space else tiered_space(tier)
+        searched = load_space(Path(space)) if space else tiered_space(tier, base.optimizer)
         if sampler == "grid":
             grid_of(searched)
     except SpaceError as error:
