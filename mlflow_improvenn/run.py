@@ -162,10 +162,16 @@ def run_name(config: TrainConfig) -> str:
     return config.run_name or "-".join(parts)
 
 
-def check_config(config: TrainConfig) -> None:
+def check_config(config: TrainConfig, many_runs: bool = False) -> None:
     """Refuse what :func:`train` would refuse about the data and the device, for callers that
     create a run of their own first (a sweep's or the recipe's parent), so that bad input
-    leaves no run behind. Raises :class:`ConfigError`."""
+    leaves no run behind. ``many_runs``: the config seeds many fresh runs (trials, recipe
+    steps), which cannot all continue one run's checkpoint. Raises :class:`ConfigError`."""
+    if many_runs and config.resume_from:
+        raise ConfigError(
+            "resume_from", "every run of a sweep or recipe trains from scratch; resume a single "
+            "run with improvenn train --resume-from",
+        )
     _checked_inputs(config)
 
 

@@ -76,7 +76,7 @@ def run_sweep(
     """Search ``space`` around ``base`` as one parent run with a child run per trial."""
     if settings.sampler == "grid":
         grid_of(space)  # refuse a space the grid cannot take before any run exists
-    check_config(base)  # and data that no trial could read
+    check_config(base, many_runs=True)  # and data that no trial could read
     study_name = settings.study_name or f"sweep-{uuid.uuid4().hex[:8]}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with (

@@ -89,12 +89,15 @@ def test_a_bad_space_file_is_a_usage_error_before_any_run(tracking_uri, tmp_path
 
 
 @pytest.mark.parametrize("command", ["sweep", "recipe"])
-def test_data_no_trial_could_read_is_a_usage_error_before_any_run(tracking_uri, tmp_path,
-                                                                 command) -> None:
-    missing = f"csv:{tmp_path / 'missing.csv'}"
-    result = CliRunner().invoke(main, [command, "--dataset", missing, "--target", "y"])
+@pytest.mark.parametrize(("args", "option", "words"), [
+    (["--dataset", "csv:missing.csv", "--target", "y"], "--dataset", "does not exist"),
+    (["--resume-from", "0123456789abcdef0123456789abcdef"], "--resume-from", "from scratch"),
+])
+def test_options_no_trial_could_use_are_a_usage_error_before_any_run(tracking_uri, command,
+                                                                    args, option, words) -> None:
+    result = CliRunner().invoke(main, [command, *args])
     assert result.exit_code == 2, result.output
-    assert "--dataset" in result.output and "does not exist" in result.output
+    assert option in result.output and words in result.output
     assert "Traceback" not in result.output
     assert runs().empty
 
