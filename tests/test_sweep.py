@@ -233,3 +233,29 @@ def test_two_processes_share_postgresql_with_a_postgresql_mlflow_server(
         assert_each_trial_ran_once(new_postgres_database(), "shared-pg", server.uri, n_trials=4)
     finally:
         server.stop()
+
+
+def test_the_storage_can_come_from_the_environment(tracking_uri, tmp_path, monkeypatch) -> None:
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    monkeypatch.setenv("IMPROVENN_STORAGE", storage)
+    result = CliRunner().invoke(main, ["sweep", *TINY, "--n-trials", "1", "--sampler", "random",
+                                       "--study-name", "from-env"])
+    assert result.exit_code == 0, result.output
+    parent, _ = children_of(runs())
+    assert parent["params.storage"] == storage
+
+
+def test_under_mlflow_run_a_storage_password_is_refused_and_said_to_be_logged(
+    tracking_uri, monkeypatch
+) -> None:
+    """mlflow run logs entry-point parameters before the entry point starts: the password is
+    in the launcher's run already, and the user must learn it (and not do it again)."""
+    client = mlflow.MlflowClient()
+    launched = client.create_run("0", tags={"mlflow.project.entryPoint": "sweep"}).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", launched)
+    result = CliRunner().invoke(main, ["sweep", *TINY, "--study-name", "s", "--storage",
+                                       "postgresql://bob:s3cret@127.0.0.1:5432/optuna"])
+    assert result.exit_code == 2 and "'--storage'" in result.output
+    assert launched in result.output and "IMPROVENN_STORAGE" in result.output
+    run = client.get_run(launched)
+    assert run.info.status == "FAILED" and "s3cret" not in run.data.tags["improvenn.error"]

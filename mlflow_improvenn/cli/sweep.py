@@ -11,6 +11,9 @@ from mlflow_improvenn.cli.interrupts import stopped_like_ctrl_c
 from mlflow_improvenn.cli.train import build_config, training_options
 from mlflow_improvenn.sweep import PRUNERS, SAMPLERS
 
+#: Where a storage URL can come from instead of the command line (and the MLproject's params).
+STORAGE_ENV = "IMPROVENN_STORAGE"
+
 
 @click.command()
 @training_options
@@ -25,7 +28,8 @@ from mlflow_improvenn.sweep import PRUNERS, SAMPLERS
 @click.option("--tier", type=click.IntRange(1, 3), default=1, show_default=True,
               help="Without --space: search the built-in tiers 1 to N.")
 @click.option("--storage", default="",
-              help="Optuna storage URL shared by several processes (e.g. postgresql://...).")
+              help="Optuna storage URL shared by several processes (e.g. postgresql://...); "
+              f"default: ${STORAGE_ENV}, which keeps a password off the command line.")
 @click.option("--study-name", default="", help="Study to create or join (with --storage).")
 @click.option("--experiment", default=None, help="MLflow experiment name.")
 def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, tier: int,
@@ -41,6 +45,7 @@ def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, ti
             grid_of(searched)
     except SpaceError as error:
         raise click.BadParameter(str(error), param_hint="'--space'") from error
+    storage = _storage(storage)
     if storage and not study_name:
         raise click.BadParameter("a shared --storage needs a --study-name to join",
                                  param_hint="'--study-name'")
@@ -52,3 +57,21 @@ def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, ti
     click.echo(f"Sweep {result.study_name}: parent run {result.parent_run_id}; trials {states}.")
     if result.best_run_id:
         click.echo(f"Best: run {result.best_run_id}, dev loss {result.best_dev_loss:.4f}.")
+
+
+def _storage(given: str) -> str:
+    """``--storage``, else ``$IMPROVENN_STORAGE``. Under ``mlflow run`` a password in the
+    entry-point parameter is refused: the launcher logs every parameter as given, before
+    any of this code runs, so the password is already in that run's params."""
+    import os
+
+    from mlflow_improvenn.tracking import redact_uri
+
+    if given and "MLFLOW_RUN_ID" in os.environ and redact_uri(given) != given:
+        raise click.BadParameter(
+            f"mlflow run logged this password with the run's params ({os.environ['MLFLOW_RUN_ID']}"
+            f"): delete that run and change the password; give the URL in ${STORAGE_ENV} "
+            "(or the password in PGPASSWORD or ~/.pgpass) instead",
+            param_hint="'--storage'",
+        )
+    return given or os.environ.get(STORAGE_ENV, "")
