@@ -90,7 +90,7 @@ def train(
     is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
     With ``config.resume_from`` the run continues another from its checkpoint.
     """
-    config, resume_point = _resume_point(config)
+    config, resume_point, resumed_experiment = _resume_point(config)
     splits_np, device = _checked_inputs(config)
     torch.manual_seed(config.seed)
     model = build_model(config, splits_np)
@@ -100,8 +100,9 @@ def train(
         trainer.resume(resume_point)
         run_tags[TAG_RESUMED_FROM] = config.resume_from
 
+    tracker = RunTracker.start(experiment, run_name(config), parent_run_id, run_tags,
+                               default_experiment_id=resumed_experiment)
     workdir = Path(tempfile.mkdtemp(prefix="improvenn-"))
-    tracker = RunTracker.start(experiment, run_name(config), parent_run_id, run_tags)
     try:
         outcome, error = _train_and_log(tracker, trainer, splits_np, workdir, on_epoch)
     except BaseException as failure:  # the run must not stay RUNNING, nor look FINISHED
@@ -200,13 +201,15 @@ def _resolved_params(
     return resolved | {k: format_value(v) for k, v in derived.items()}
 
 
-def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None]:
-    """The config and checkpoint to continue from; the saved options win but for overrides."""
+def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, str | None]:
+    """The config and checkpoint to continue from (the saved options win but for overrides),
+    and the experiment of the run continued."""
     if not config.resume_from:
-        return config, None
+        return config, None, None
     with tempfile.TemporaryDirectory(prefix="improvenn-resume-") as folder:
         try:
-            checkpoint = checkpoints.load(download_checkpoint(config.resume_from, Path(folder)))
+            path, experiment_id = download_checkpoint(config.resume_from, Path(folder))
+            checkpoint = checkpoints.load(path)
         except checkpoints.CheckpointError as error:
             raise ConfigError("resume_from", str(error)) from error
     saved = {k: parse_value(k, v) for k, v in checkpoint["config"].items() if k in option_specs()}
@@ -222,7 +225,7 @@ def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None]:
             "max_epochs", f"the {resumed.scheduler} schedule of run {config.resume_from} ends at "
             f"epoch {planned}: resume it with max_epochs={planned}",
         )
-    return resumed, checkpoint
+    return resumed, checkpoint, experiment_id
 
 
 def _last_checkpoint_uploader(tracker: RunTracker, workdir: Path) -> LatestFileUploader:

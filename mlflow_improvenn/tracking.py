@@ -127,18 +127,20 @@ class LatestFileUploader:
             raise
 
 
-def download_checkpoint(run_id: str, directory: Path) -> Path:
-    """The run's ``checkpoints/last.pt``, else its ``best.pt``, downloaded to ``directory``."""
+def download_checkpoint(run_id: str, directory: Path) -> tuple[Path, str]:
+    """The run's ``checkpoints/last.pt``, else its ``best.pt``, downloaded to ``directory``,
+    and the id of the run's experiment (where its continuation belongs)."""
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
     try:
+        experiment_id = client.get_run(run_id).info.experiment_id
         names = {a.path for a in client.list_artifacts(run_id, "checkpoints")}
     except MlflowException as error:
         raise ConfigError("resume_from", f"no run {run_id!r}: {error.message}") from error
     for name in ("checkpoints/last.pt", "checkpoints/best.pt"):
         if name in names:
-            return Path(client.download_artifacts(run_id, name, str(directory)))
+            return Path(client.download_artifacts(run_id, name, str(directory))), experiment_id
     raise ConfigError("resume_from", f"run {run_id} has no checkpoints/last.pt or best.pt")
 
 
@@ -162,15 +164,21 @@ class RunTracker:
         run_name: str,
         parent_run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
+        default_experiment_id: str | None = None,
     ) -> RunTracker:
         """Start a run, or take over the one ``mlflow run`` created (``MLFLOW_RUN_ID``).
 
         A run started while another is active in this process (a sweep's parent) is nested
-        under it; ``parent_run_id`` nests it under a run of another process.
+        under it; ``parent_run_id`` nests it under a run of another process. Without an
+        ``experiment`` the run goes to ``default_experiment_id`` when given (a resumed run
+        beside the one it continues), else to MLflow's active or default experiment.
         """
         launched_by_project = "MLFLOW_RUN_ID" in os.environ
+        experiment_id = resolve_experiment(experiment)
+        if experiment_id is None and not launched_by_project:
+            experiment_id = default_experiment_id
         run = mlflow.start_run(
-            experiment_id=resolve_experiment(experiment),
+            experiment_id=experiment_id,
             run_name=None if launched_by_project else run_name,
             nested=mlflow.active_run() is not None,
             parent_run_id=parent_run_id,

@@ -48,11 +48,13 @@ def test_resumed_run_ends_bit_for_bit_where_an_uninterrupted_one_does(tracking_u
 
 
 def test_resume_falls_back_to_best_and_takes_the_saved_options(tracking_uri: str) -> None:
-    first = train(TrainConfig(**(SMALL | {"max_epochs": 4, "lr": 0.05})))
+    first = train(TrainConfig(**(SMALL | {"max_epochs": 4, "lr": 0.05})), experiment="mine")
+    mlflow.set_experiment(experiment_id="0")  # a new session: nothing active
     resumed = train(TrainConfig(**(SMALL | {"max_epochs": 6, "resume_from": first.run_id})))
     params = mlflow.MlflowClient().get_run(resumed.run_id).data.params
     assert params["lr"] == "0.05" and params["resume_from"] == first.run_id
     assert resumed.history["epoch"].iloc[0] == first.best_epoch + 1
+    assert resumed.experiment_id == first.experiment_id  # beside the run it continues
 
 
 def test_resume_refuses_unknown_runs_and_finished_epochs(tracking_uri: str) -> None:
