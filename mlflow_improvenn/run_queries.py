@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_improvenn.metric_conventions import CURVE_ALIASES, as_error
-from mlflow_improvenn.tracking import TAG_STOP_REASON
+from mlflow_improvenn.tracking import SQLITE_PREFIX, TAG_STOP_REASON
 
 PAGE_SIZE = 10_000
 #: Threads for history calls: many for a server (each call mostly waits on the network),
@@ -29,7 +29,6 @@ PAGE_SIZE = 10_000
 REMOTE_WORKERS = 16
 LOCAL_WORKERS = 4
 _RUN_IDS_PER_FILTER = 100
-_SQLITE = "sqlite:///"
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,8 @@ def client_for(tracking_uri: str | None = None) -> MlflowClient:
     leave an empty ``mlflow.db`` wherever it was asked from.
     """
     uri = tracking_uri or mlflow.get_tracking_uri()
-    if uri.startswith(_SQLITE):
-        database = Path(uri.removeprefix(_SQLITE).split("?", 1)[0])
+    if uri.startswith(SQLITE_PREFIX):
+        database = Path(uri.removeprefix(SQLITE_PREFIX).split("?", 1)[0])
         if not database.exists():
             raise ValueError(
                 f"no MLflow store at {database} ({uri}): run this where the runs' mlflow.db "

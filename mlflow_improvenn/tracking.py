@@ -28,6 +28,7 @@ TAG_STOP_REASON = "improvenn.stop_reason"
 TAG_ERROR = "improvenn.error"
 RESOLVED_SUFFIX = "_resolved"
 _MLFLOW_BATCH_LIMIT = 1000
+SQLITE_PREFIX = "sqlite:///"
 
 
 class MetricWriter:
@@ -221,6 +222,30 @@ def fail_launched_run(why: str) -> None:
     client = MlflowClient()
     client.set_tag(run_id, TAG_ERROR, why)
     client.set_terminated(run_id, "FAILED")
+
+
+def prepare_store() -> None:
+    """Create (or open) a local sqlite tracking store while holding a lock on its folder.
+
+    MLflow creates and migrates a store's tables on first use; two processes doing that at
+    once, such as two sweeps started together in a fresh folder, leave it half-migrated
+    (seen with MLflow 3.17). Under the lock the second one finds the tables made. Other
+    stores, and systems without ``fcntl``, are left to MLflow.
+    """
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith(SQLITE_PREFIX):
+        return
+    try:
+        import fcntl
+    except ImportError:
+        return
+    folder = Path(uri.removeprefix(SQLITE_PREFIX).split("?", 1)[0]).parent
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        mlflow.search_experiments(max_results=1)
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def resolve_experiment(experiment: str | None) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlflow_improvenn.cli.interrupts import stopped_like_ctrl_c
+from mlflow_improvenn.cli.session import training_session
 from mlflow_improvenn.lessons import LESSONS
 
 
@@ -17,7 +17,7 @@ def lesson(name: str, smoke: bool, experiment: str | None) -> None:
     """Train every variation of lesson NAME and log their comparison on one parent run."""
     from mlflow_improvenn.lessons import run_lesson
 
-    with stopped_like_ctrl_c(f"Lesson {name}"):
+    with training_session(f"Lesson {name}"):
         result = run_lesson(name, smoke, experiment,
                             on_run=lambda label: click.echo(f"{name}: training {label}"))
     columns = ["variation", "diagnosis", "train_error", "dev_error", "test_error", "stopped_epoch"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from mlflow_improvenn.cli.interrupts import stopped_like_ctrl_c
+from mlflow_improvenn.cli.session import training_session
 from mlflow_improvenn.cli.train import build_config, training_options
 
 
@@ -50,7 +50,7 @@ def recipe(
         tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
         policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first),
     )
-    with stopped_like_ctrl_c("Recipe"):
+    with training_session("Recipe"):
         result = run_recipe(config, settings, experiment, on_step=_print_step)
     best = result.best
     click.echo(

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from mlflow_improvenn.cli.interrupts import stopped_like_ctrl_c
+from mlflow_improvenn.cli.session import training_session
 from mlflow_improvenn.cli.train import build_config, training_options
 from mlflow_improvenn.sweep import PRUNERS, SAMPLERS
 
@@ -51,7 +51,7 @@ def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, ti
                                  param_hint="'--study-name'")
     settings = SweepSettings(n_trials, workers, sampler, pruner, storage or None,
                              study_name or None, base.seed)
-    with stopped_like_ctrl_c("Sweep"):
+    with training_session("Sweep"):
         result = run_sweep(base, searched, settings, experiment)
     states = result.trials["state"].value_counts().to_dict() if len(result.trials) else {}
     click.echo(f"Sweep {result.study_name}: parent run {result.parent_run_id}; trials {states}.")

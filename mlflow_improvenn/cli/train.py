@@ -72,12 +72,12 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     The tracking store is MLflow's: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here.
     """
     config = build_config(values)
-    from mlflow_improvenn.cli.interrupts import stopped_like_ctrl_c
     from mlflow_improvenn.cli.progress import progress_printer
+    from mlflow_improvenn.cli.session import training_session
     from mlflow_improvenn.run import RunFailed
     from mlflow_improvenn.run import train as run_training
 
-    with stopped_like_ctrl_c("Training"), progress_printer(config.max_epochs, quiet) as on_epoch:
+    with training_session("Training"), progress_printer(config.max_epochs, quiet) as on_epoch:
         try:
             outcome = run_training(config, experiment=experiment, on_epoch=on_epoch)
         except RunFailed as error:

@@ -1,0 +1,27 @@
+"""What every training command does around its library call: one store, one way to stop."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+
+import click
+
+
+@contextlib.contextmanager
+def training_session(what: str) -> Iterator[None]:
+    """Ready the tracking store for processes that start together; turn SIGTERM into Ctrl-C
+    (a scheduler's stop ends runs as a person's would) and an interrupt that reaches the
+    command into one line on stderr and exit code 130."""
+    from mlflow_improvenn.tracking import prepare_store
+
+    prepare_store()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(f"{what} interrupted: its runs ended KILLED "
+                   "(improvenn.stop_reason = interrupted).", err=True)
+        sys.exit(130)
