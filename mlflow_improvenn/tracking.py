@@ -29,6 +29,7 @@ TAG_ERROR = "improvenn.error"
 RESOLVED_SUFFIX = "_resolved"
 _MLFLOW_BATCH_LIMIT = 1000
 SQLITE_PREFIX = "sqlite:///"
+_ENTRY_POINT_TAG = "mlflow.project.entryPoint"  # set by ``mlflow run`` on the runs it launches
 
 
 class MetricWriter:
@@ -220,6 +221,9 @@ def fail_launched_run(why: str) -> None:
     if not run_id:
         return
     client = MlflowClient()
+    run = client.get_run(run_id)
+    if run.info.status != "RUNNING" or _ENTRY_POINT_TAG not in run.data.tags:
+        return  # a run someone else pointed MLFLOW_RUN_ID at: not ours to end
     client.set_tag(run_id, TAG_ERROR, why)
     client.set_terminated(run_id, "FAILED")
 

@@ -142,3 +142,14 @@ def test_two_trainings_started_together_in_a_fresh_folder_share_one_new_store(tm
     assert [process.returncode for process in both] == [0, 0], outputs
     store = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert len(store.search_runs(["0"])) == 2
+
+
+@pytest.mark.parametrize(("launched", "status"), [(True, "FAILED"), (False, "RUNNING")])
+def test_a_refused_option_ends_only_a_run_mlflow_run_launched(tracking_uri, monkeypatch,
+                                                              launched, status) -> None:
+    tags = {"mlflow.project.entryPoint": "main"} if launched else {}
+    run_id = mlflow.MlflowClient().create_run("0", tags=tags).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+    result = CliRunner().invoke(main, ["train", "--dropout", "1.5"])
+    assert result.exit_code == 2 and "'--dropout'" in result.output
+    assert mlflow.MlflowClient().get_run(run_id).info.status == status
