@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -21,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_improvenn.metric_conventions import CURVE_ALIASES, as_error
-from mlflow_improvenn.tracking import SQLITE_PREFIX, TAG_STOP_REASON
+from mlflow_improvenn.tracking import TAG_STOP_REASON, sqlite_file
 
 PAGE_SIZE = 10_000
 #: Threads for history calls: many for a server (each call mostly waits on the network),
@@ -51,13 +50,12 @@ def client_for(tracking_uri: str | None = None) -> MlflowClient:
     leave an empty ``mlflow.db`` wherever it was asked from.
     """
     uri = tracking_uri or mlflow.get_tracking_uri()
-    if uri.startswith(SQLITE_PREFIX):
-        database = Path(uri.removeprefix(SQLITE_PREFIX).split("?", 1)[0])
-        if not database.exists():
-            raise ValueError(
-                f"no MLflow store at {database} ({uri}): run this where the runs' mlflow.db "
-                "is, or set MLFLOW_TRACKING_URI or --tracking-uri"
-            )
+    database = sqlite_file(uri)
+    if database is not None and not database.exists():
+        raise ValueError(
+            f"no MLflow store at {database} ({uri}): run this where the runs' mlflow.db "
+            "is, or set MLFLOW_TRACKING_URI or --tracking-uri"
+        )
     return MlflowClient(tracking_uri=uri)
 
 

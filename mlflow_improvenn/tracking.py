@@ -28,7 +28,7 @@ TAG_STOP_REASON = "improvenn.stop_reason"
 TAG_ERROR = "improvenn.error"
 RESOLVED_SUFFIX = "_resolved"
 _MLFLOW_BATCH_LIMIT = 1000
-SQLITE_PREFIX = "sqlite:///"
+_SQLITE_PREFIX = "sqlite:///"
 _ENTRY_POINT_TAG = "mlflow.project.entryPoint"  # set by ``mlflow run`` on the runs it launches
 
 
@@ -228,6 +228,13 @@ def fail_launched_run(why: str) -> None:
     client.set_terminated(run_id, "FAILED")
 
 
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a local sqlite tracking URI; None for any other store."""
+    if not uri.startswith(_SQLITE_PREFIX):
+        return None
+    return Path(uri.removeprefix(_SQLITE_PREFIX).split("?", 1)[0])
+
+
 def prepare_store() -> None:
     """Create (or open) a local sqlite tracking store while holding a lock on its folder.
 
@@ -236,15 +243,14 @@ def prepare_store() -> None:
     (seen with MLflow 3.17). Under the lock the second one finds the tables made. Other
     stores, and systems without ``fcntl``, are left to MLflow.
     """
-    uri = mlflow.get_tracking_uri()
-    if not uri.startswith(SQLITE_PREFIX):
+    database = sqlite_file(mlflow.get_tracking_uri())
+    if database is None:
         return
     try:
         import fcntl
     except ImportError:
         return
-    folder = Path(uri.removeprefix(SQLITE_PREFIX).split("?", 1)[0]).parent
-    descriptor = os.open(folder, os.O_RDONLY)
+    descriptor = os.open(database.parent, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         mlflow.search_experiments(max_results=1)

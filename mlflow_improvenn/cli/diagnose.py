@@ -64,7 +64,7 @@ def diagnose(
     if (train_metric is None) != (dev_metric is None):
         raise click.UsageError("give --train-metric and --dev-metric together")
     if plot is not None:
-        check_writable(plot, "'--plot'")  # before any run is read or tagged
+        _check_writable(plot, "'--plot'")  # before any run is read or tagged
     from mlflow_improvenn.diagnose_runs import diagnose as run_diagnosis
 
     try:
@@ -84,7 +84,7 @@ def diagnose(
         click.echo(f"Bias-variance map written to {plot}", err=True)
 
 
-def check_writable(path: Path, param_hint: str) -> None:
+def _check_writable(path: Path, param_hint: str) -> None:
     """Refuse an output file that cannot be written, by trying (as root, permissions alone
     say nothing): a usage error up front instead of a traceback after the work is done."""
     existed = path.exists()
@@ -164,7 +164,7 @@ def curves(run_ids: tuple[str, ...], output: Path, title: str, tracking_uri: str
     from mlflow_improvenn import plots
     from mlflow_improvenn.run_queries import client_for, curve_frames, get_runs
 
-    check_writable(output, "'--output'")
+    _check_writable(output, "'--output'")
     try:
         client = client_for(tracking_uri)
     except ValueError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,6 @@ def _storage(given: str) -> str:
     """``--storage``, else ``$IMPROVENN_STORAGE``. Under ``mlflow run`` a password in the
     entry-point parameter is refused: the launcher logs every parameter as given, before
     any of this code runs, so the password is already in that run's params."""
-    import os
-
     from mlflow_improvenn.tracking import redact_uri
 
     if given and "MLFLOW_RUN_ID" in os.environ and redact_uri(given) != given:
