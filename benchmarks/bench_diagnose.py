@@ -40,8 +40,8 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from mlflow_improvenn.diagnose_runs import diagnose
-from mlflow_improvenn.diagnosis import read_curves
+from mlflow_improvenn.diagnosis.curves import read_curves
+from mlflow_improvenn.diagnosis.report import diagnose
 
 EXPERIMENT = "bench-diagnose"
 # (best train error, best dev error) per verdict at baseline 0 and tolerance 0.02.

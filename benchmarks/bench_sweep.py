@@ -23,9 +23,9 @@ import time
 import mlflow
 import torch
 
-from mlflow_improvenn.config import TrainConfig
-from mlflow_improvenn.search_space import parse_space
-from mlflow_improvenn.sweep import SweepSettings, run_sweep
+from mlflow_improvenn.search.space import parse_space
+from mlflow_improvenn.search.sweep import SweepSettings, run_sweep
+from mlflow_improvenn.training.options import TrainConfig
 
 JOB = TrainConfig(dataset="moons", n_samples=4000, hidden_units=(64, 64), max_epochs=40,
                   patience=0, batch_size=32, log_model=False)

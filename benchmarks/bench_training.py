@@ -58,12 +58,12 @@ from mlflow.tracking import MlflowClient
 from sklearn.datasets import make_classification
 from torch.utils.data import DataLoader, TensorDataset
 
-from mlflow_improvenn import data
-from mlflow_improvenn.config import TrainConfig
-from mlflow_improvenn.models import build_model
-from mlflow_improvenn.regularization import build_optimizer
-from mlflow_improvenn.run import train
-from mlflow_improvenn.training import Objective, Split, evaluate, to_device_splits
+from mlflow_improvenn.runs.training_run import train
+from mlflow_improvenn.training import data
+from mlflow_improvenn.training.loop import Objective, Split, evaluate, to_device_splits
+from mlflow_improvenn.training.models import build_model
+from mlflow_improvenn.training.options import TrainConfig
+from mlflow_improvenn.training.regularization import build_optimizer
 
 EXPERIMENT = "bench"
 EVAL_BATCH = 8192  # the trainer's evaluation chunk: dev is evaluated in one batch by all

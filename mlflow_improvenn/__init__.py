@@ -1,26 +1,19 @@
 """mlflow-improvenn: regularized PyTorch training, bias/variance diagnosis and sweeps on MLflow.
 
 Heavy modules load on first use, so importing the package (and the CLI's help) stays fast.
+The code is laid out by capability, imports flowing one way (a package uses only those
+listed before it): ``training`` (PyTorch, no MLflow), ``tracking`` (MLflow reads and writes),
+``diagnosis``, ``runs`` (a tracked run end to end), then ``search``, ``recipe`` and
+``lessons``, with ``cli`` on top.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from mlflow_improvenn._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "TrainConfig": "mlflow_improvenn.config",
-    "ConfigError": "mlflow_improvenn.config",
-    "train": "mlflow_improvenn.run",
-    "diagnose": "mlflow_improvenn.diagnose_runs",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mlflow_improvenn' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, {
+    "TrainConfig": "mlflow_improvenn.training.options",
+    "ConfigError": "mlflow_improvenn.training.options",
+    "train": "mlflow_improvenn.runs.training_run",
+    "diagnose": "mlflow_improvenn.diagnosis.report",
+})

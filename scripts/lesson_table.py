@@ -18,8 +18,9 @@ from pathlib import Path
 import mlflow
 import torch
 
-from mlflow_improvenn.lesson_report import lessons_markdown
-from mlflow_improvenn.lessons import LESSONS, run_lesson
+from mlflow_improvenn.lessons.catalog import LESSONS
+from mlflow_improvenn.lessons.report import lessons_markdown
+from mlflow_improvenn.lessons.runner import run_lesson
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "lessons.md"

@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from mlflow_improvenn.config import TrainConfig
+from mlflow_improvenn.training.options import TrainConfig
 
 pytest_plugins = ("tests.servers",)  # mlflow_server, postgres_database
 

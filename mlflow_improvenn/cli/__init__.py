@@ -67,7 +67,7 @@ def _refused_before_training(invoke: Callable[[click.Context], object],
     its ``improvenn.error`` tag (best effort: the usage error is what the user must see,
     even when the store does not answer)."""
     from mlflow_improvenn.cli.train import flag
-    from mlflow_improvenn.config import ConfigError
+    from mlflow_improvenn.training.options import ConfigError
 
     try:
         try:
@@ -77,7 +77,7 @@ def _refused_before_training(invoke: Callable[[click.Context], object],
             raise click.BadParameter(error.message, param_hint=hint) from error
     except click.UsageError as error:
         if "MLFLOW_RUN_ID" in os.environ:
-            from mlflow_improvenn.tracking import fail_launched_run
+            from mlflow_improvenn.tracking.tracker import fail_launched_run
 
             with contextlib.suppress(Exception):
                 fail_launched_run(f"refused: {error.format_message()}")

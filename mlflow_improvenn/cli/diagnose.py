@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE
+from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCE
 
 _TABLE_COLUMNS = {
     "run_name": "run",
@@ -65,7 +65,7 @@ def diagnose(
         raise click.UsageError("give --train-metric and --dev-metric together")
     if plot is not None:
         _check_writable(plot, "'--plot'")  # before any run is read or tagged
-    from mlflow_improvenn.diagnose_runs import diagnose as run_diagnosis
+    from mlflow_improvenn.diagnosis.report import diagnose as run_diagnosis
 
     try:
         frame = run_diagnosis(
@@ -77,7 +77,7 @@ def diagnose(
         raise click.UsageError(str(error)) from error
     click.echo(render(frame, output_format))
     if plot is not None:
-        from mlflow_improvenn.bias_variance_map import draw_map
+        from mlflow_improvenn.diagnosis.bias_variance_map import draw_map
 
         with _reported_as_file_error(plot):
             draw_map(frame, plot, tolerance)
@@ -161,8 +161,9 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
               help="MLflow tracking URI. Default: MLflow's (MLFLOW_TRACKING_URI, ...).")
 def curves(run_ids: tuple[str, ...], output: Path, title: str, tracking_uri: str | None) -> None:
     """Draw the learning curves of several runs on shared axes (train, dev, learning rate)."""
-    from mlflow_improvenn import plots
-    from mlflow_improvenn.run_queries import client_for, curve_frames, get_runs
+    from mlflow_improvenn.diagnosis.curves import curve_frames
+    from mlflow_improvenn.tracking import plots
+    from mlflow_improvenn.tracking.queries import client_for, get_runs
 
     _check_writable(output, "'--output'")
     try:
@@ -188,6 +189,6 @@ def curves(run_ids: tuple[str, ...], output: Path, title: str, tracking_uri: str
 
 
 def _has_losses(metrics: dict[str, float]) -> bool:
-    from mlflow_improvenn.metric_conventions import CURVE_ALIASES
+    from mlflow_improvenn.diagnosis.metric_names import CURVE_ALIASES
 
     return all(any(k in metrics for k in CURVE_ALIASES[c]) for c in ("train_loss", "dev_loss"))

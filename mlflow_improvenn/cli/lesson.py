@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mlflow_improvenn.cli.session import training_session
-from mlflow_improvenn.lessons import LESSONS
+from mlflow_improvenn.lessons.catalog import LESSONS
 
 
 @click.command()
@@ -15,7 +15,7 @@ from mlflow_improvenn.lessons import LESSONS
 @click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
 def lesson(name: str, smoke: bool, experiment: str | None) -> None:
     """Train every variation of lesson NAME and log their comparison on one parent run."""
-    from mlflow_improvenn.lessons import run_lesson
+    from mlflow_improvenn.lessons.runner import run_lesson
 
     with training_session(f"Lesson {name}"):
         result = run_lesson(name, smoke, experiment,

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from mlflow_improvenn.history import EpochRecord
+from mlflow_improvenn.training.history import EpochRecord
 
 
 def describe(record: EpochRecord) -> dict[str, str]:

@@ -40,9 +40,9 @@ def recipe(
     undone and the next idea tried.
     """
     config = build_config(values)
-    from mlflow_improvenn.diagnosis import DEFAULT_TOLERANCE
-    from mlflow_improvenn.recipe import RecipePolicy
-    from mlflow_improvenn.recipe_loop import RecipeSettings, run_recipe
+    from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCE
+    from mlflow_improvenn.recipe.decisions import RecipePolicy
+    from mlflow_improvenn.recipe.loop import RecipeSettings, run_recipe
 
     settings = RecipeSettings(
         max_steps=max_steps, target_dev_error=target_dev_error or None,

@@ -15,7 +15,7 @@ def training_session(what: str) -> Iterator[None]:
     """Ready the tracking store for processes that start together; turn SIGTERM into Ctrl-C
     (a scheduler's stop ends runs as a person's would) and an interrupt that reaches the
     command into one line on stderr and exit code 130."""
-    from mlflow_improvenn.tracking import prepare_store
+    from mlflow_improvenn.tracking.store import prepare_store
 
     prepare_store()
     signal.signal(signal.SIGTERM, signal.default_int_handler)

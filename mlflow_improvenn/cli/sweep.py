@@ -10,7 +10,7 @@ import click
 
 from mlflow_improvenn.cli.session import training_session
 from mlflow_improvenn.cli.train import build_config, training_options
-from mlflow_improvenn.sweep import PRUNERS, SAMPLERS
+from mlflow_improvenn.search.sweep import PRUNERS, SAMPLERS
 
 #: Where a storage URL can come from instead of the command line (and the MLproject's params).
 STORAGE_ENV = "IMPROVENN_STORAGE"
@@ -36,8 +36,8 @@ STORAGE_ENV = "IMPROVENN_STORAGE"
 def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, tier: int,
           storage: str, study_name: str, experiment: str | None, **values: Any) -> None:
     """Search hyperparameters with Optuna; every option not in the space is fixed here."""
-    from mlflow_improvenn.search_space import SpaceError, grid_of, load_space, tiered_space
-    from mlflow_improvenn.sweep import SweepSettings, run_sweep
+    from mlflow_improvenn.search.space import SpaceError, grid_of, load_space, tiered_space
+    from mlflow_improvenn.search.sweep import SweepSettings, run_sweep
 
     base = build_config(values)
     try:
@@ -64,7 +64,7 @@ def _storage(given: str) -> str:
     """``--storage``, else ``$IMPROVENN_STORAGE``. Under ``mlflow run`` a password in the
     entry-point parameter is refused: the launcher logs every parameter as given, before
     any of this code runs, so the password is already in that run's params."""
-    from mlflow_improvenn.tracking import redact_uri
+    from mlflow_improvenn.tracking.store import redact_uri
 
     if given and "MLFLOW_RUN_ID" in os.environ and redact_uri(given) != given:
         raise click.BadParameter(

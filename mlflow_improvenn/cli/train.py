@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from mlflow_improvenn.config import (
+from mlflow_improvenn.training.options import (
     ConfigError,
     OptionSpec,
     TrainConfig,
@@ -74,8 +74,8 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     config = build_config(values)
     from mlflow_improvenn.cli.progress import progress_printer
     from mlflow_improvenn.cli.session import training_session
-    from mlflow_improvenn.run import RunFailed
-    from mlflow_improvenn.run import train as run_training
+    from mlflow_improvenn.runs.training_run import RunFailed
+    from mlflow_improvenn.runs.training_run import train as run_training
 
     with training_session("Training"), progress_printer(config.max_epochs, quiet) as on_epoch:
         try:
@@ -95,7 +95,7 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
 def _report(outcome: Any) -> None:
     import mlflow
 
-    from mlflow_improvenn.tracking import redact_uri
+    from mlflow_improvenn.tracking.store import redact_uri
 
     summary = outcome.summary
     click.echo(

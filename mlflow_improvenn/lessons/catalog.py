@@ -1,0 +1,140 @@
+"""The lessons of "improving deep neural networks", each as data: a base set-up and variations.
+
+:func:`~mlflow_improvenn.lessons.runner.run_lesson` trains every variation of a lesson as a
+child run of one parent. The projects under ``projects/`` only name a lesson; the lessons
+themselves live here.
+
+``smoke=True`` shrinks every run to a few epochs on a few rows, so tests run every lesson in
+seconds; the conclusions only hold at full size.
+
+>>> sorted(LESSONS)[:3]
+['batch_norm', 'bias_variance', 'dropout']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow_improvenn.training.options import TrainConfig
+
+TAG_LESSON = "improvenn.lesson"
+TAG_VARIATION = "improvenn.variation"
+#: Applied last to every run in smoke mode: tiny, but every option of the lesson still used.
+SMOKE: dict[str, Any] = {"n_samples": 150, "max_epochs": 3}
+
+
+@dataclass(frozen=True)
+class Variation:
+    """One child run: a label for the legend and the options it changes from the base."""
+
+    name: str
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """A question, the set-up that answers it, and the runs to compare."""
+
+    name: str
+    question: str
+    base: Mapping[str, Any]
+    variations: tuple[Variation, ...]
+    dev_loss_target: float | None = None
+
+    def configs(self, smoke: bool = False) -> dict[str, TrainConfig]:
+        """Each variation's validated config, by name."""
+        extra = SMOKE if smoke else {}
+        common = {"log_model": False, "device": "cpu"}
+        return {
+            v.name: TrainConfig(**{**common, **self.base, **v.changes, **extra,
+                                   "run_name": v.name})
+            for v in self.variations
+        }
+
+
+#: Every run trains its full epochs and keeps its last weights (early stopping is a lesson of
+#: its own): a big network on 500 noisy spiral points then over-fits plainly.
+_TO_THE_END = {"patience": 0, "monitor": "train_loss"}
+_OVERFIT = {
+    "dataset": "spiral", "noise": 0.5, "n_samples": 500, "hidden_units": (256, 256),
+    "lr": 0.003, "max_epochs": 150, **_TO_THE_END,
+}
+_SPIRAL = {"dataset": "spiral", "n_samples": 600, "noise": 0.2, "batch_size": 32}
+
+
+def _grid(name: str, values: list[Any], label: Callable[[Any], str]) -> tuple[Variation, ...]:
+    return tuple(Variation(label(v), {name: v}) for v in values)
+
+
+LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
+    Lesson(
+        "bias_variance",
+        "Which regime is each network in: too small (high bias) or too big for its data "
+        "(high variance)?",
+        _OVERFIT,
+        tuple(
+            Variation(f"{size} net, {amount} data", {"hidden_units": units, "n_samples": n})
+            for amount, n in (("little", 400), ("more", 2000))
+            for size, units in (("tiny", (2,)), ("small", (16,)), ("big", (256, 256)))
+        ),
+    ),
+    Lesson(
+        "l2_regularization",
+        "How much L2 closes the train/dev gap of an over-fitting network, and do the three "
+        "kinds of L2 differ?",
+        _OVERFIT,
+        _grid("weight_decay", [0.0, 1e-4, 1e-3, 1e-2, 1e-1], lambda v: f"l2={v:g}") + (
+            Variation("l2=0.1 decoupled", {"weight_decay": 1e-1, "l2_mode": "decoupled"}),
+            Variation("l2=1 penalty", {"weight_decay": 1.0, "l2_mode": "penalty"}),
+        ),
+    ),
+    Lesson(
+        "dropout",
+        "How much dropout, on the hidden layers and on the inputs, does an over-fitting "
+        "network need?",
+        _OVERFIT,
+        tuple(
+            Variation(f"dropout={rate:g}" + (f" input={inp:g}" if inp else ""),
+                      {"dropout": (rate,), "input_dropout": inp})
+            for rate, inp in ((0.0, 0.0), (0.2, 0.0), (0.5, 0.0), (0.2, 0.2), (0.5, 0.2))
+        ),
+    ),
+    Lesson(
+        "batch_norm",
+        "Does BatchNorm let a deeper network train faster and at higher learning rates? "
+        "(epochs to reach the dev loss target)",
+        {**_SPIRAL, "hidden_units": (64, 64, 64), "optimizer": "sgd", "momentum": 0.9,
+         "max_epochs": 60, "patience": 0},
+        tuple(
+            Variation(f"{'bn' if bn else 'plain'} lr={lr:g}", {"batch_norm": bn, "lr": lr})
+            for lr in (0.01, 0.1, 0.5) for bn in (False, True)
+        ),
+        dev_loss_target=0.3,
+    ),
+    Lesson(
+        "lr_decay",
+        "Which learning-rate schedule ends lowest from the same start, in the same epochs?",
+        {**_SPIRAL, "noise": 0.3, "hidden_units": (64, 64), "lr": 0.03, "max_epochs": 60,
+         **_TO_THE_END},
+        _grid("scheduler", ["none", "cosine", "plateau", "onecycle"], str) + (
+            Variation("step", {"scheduler": "step", "step_size": 15, "gamma": 0.3}),
+            Variation("exponential", {"scheduler": "exponential", "gamma": 0.95}),
+        ),
+    ),
+    Lesson(
+        "early_stopping",
+        "How many epochs does early stopping save, and what dev/test loss does it keep?",
+        {**_OVERFIT, "monitor": "dev_loss"},
+        (Variation("no early stopping, last weights", _TO_THE_END),
+         Variation("all epochs, best weights", {"patience": 0}))
+        + _grid("patience", [3, 10, 30], lambda v: f"patience={v}"),
+    ),
+)}
+
+def get_lesson(name: str) -> Lesson:
+    """The lesson called ``name``; a ValueError lists the others."""
+    if name not in LESSONS:
+        raise ValueError(f"no lesson {name!r}; the lessons are: {', '.join(LESSONS)}")
+    return LESSONS[name]

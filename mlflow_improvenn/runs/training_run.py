@@ -1,0 +1,297 @@
+"""One tracked training run, end to end: check, train, restore the best, log everything.
+
+Every check that can refuse the options (data, device, the run to resume) happens before the
+MLflow run is created, so bad input never leaves a half-written run behind. The run's files
+are written locally before they are uploaded, and kept when the store fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mlflow_improvenn.diagnosis.curves import read_curves
+from mlflow_improvenn.tracking import artifacts
+from mlflow_improvenn.tracking.background import LatestFileUploader
+from mlflow_improvenn.tracking.tracker import TAG_STOP_REASON, RunTracker, download_checkpoint
+from mlflow_improvenn.training import checkpoints, data, history
+from mlflow_improvenn.training.devices import resolve_device
+from mlflow_improvenn.training.early_stopping import StopReason
+from mlflow_improvenn.training.history import EpochRecord
+from mlflow_improvenn.training.loop import FitResult, Trainer, evaluate, to_device_splits
+from mlflow_improvenn.training.models import build_model, count_parameters
+from mlflow_improvenn.training.options import (
+    RESUME_OVERRIDES,
+    ConfigError,
+    TrainConfig,
+    format_value,
+    option_specs,
+    parse_value,
+)
+
+TAG_RESUMED_FROM = "improvenn.resumed_from"
+_STATUS = {
+    StopReason.EARLY_STOPPING: "FINISHED",
+    StopReason.MAX_EPOCHS: "FINISHED",
+    StopReason.NON_FINITE_LOSS: "FAILED",
+    StopReason.INTERRUPTED: "KILLED",
+    StopReason.PRUNED: "FINISHED",
+}
+
+
+class RunFailed(RuntimeError):
+    """The run could not finish; it was ended as FAILED and ``local_copy`` holds its files."""
+
+    def __init__(self, run_id: str, what: str, cause: BaseException, local_copy: Path) -> None:
+        super().__init__(
+            f"run {run_id} failed {what}: {type(cause).__name__}: {cause} "
+            f"(its history and checkpoints are kept in {local_copy})"
+        )
+        self.run_id = run_id
+        self.local_copy = local_copy
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """The end of a run, as the CLI reports it and tests check it."""
+
+    run_id: str
+    experiment_id: str
+    status: str
+    stop_reason: StopReason
+    best_epoch: int
+    stopped_epoch: int
+    summary: dict[str, float]
+    history: pd.DataFrame
+
+
+def train(
+    config: TrainConfig,
+    experiment: str | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> TrainOutcome:
+    """Train ``config`` as one MLflow run in ``experiment`` (or the active/launching one).
+
+    ``on_epoch`` sees each epoch's record and may raise
+    :class:`~mlflow_improvenn.training.early_stopping.StopTraining` (a sweep's pruner does). The run
+    is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
+    With ``config.resume_from`` the run continues another from its checkpoint.
+    """
+    config, resume_point, resumed_experiment = _resume_point(config)
+    splits_np, device = _checked_inputs(config)
+    torch.manual_seed(config.seed)
+    model = build_model(config, splits_np)
+    trainer = Trainer(config, model, to_device_splits(splits_np, device), splits_np.task, device)
+    run_tags = dict(tags or {})
+    if resume_point is not None:
+        trainer.resume(resume_point)
+        run_tags[TAG_RESUMED_FROM] = config.resume_from
+
+    tracker = RunTracker.start(experiment, run_name(config), parent_run_id, run_tags,
+                               default_experiment_id=resumed_experiment)
+    workdir = Path(tempfile.mkdtemp(prefix="improvenn-"))
+    try:
+        outcome, error = _train_and_log(tracker, trainer, splits_np, workdir, on_epoch)
+    except BaseException as failure:  # the run must not stay RUNNING, nor look FINISHED
+        _end_quietly(tracker, interrupted=isinstance(failure, KeyboardInterrupt))
+        if isinstance(failure, Exception):
+            raise RunFailed(tracker.run_id, "to log its results", failure, workdir) from failure
+        raise
+    tracker.end(outcome.status)
+    if error is not None:
+        raise RunFailed(tracker.run_id, "in training", error, workdir) from error
+    shutil.rmtree(workdir, ignore_errors=True)
+    return outcome
+
+
+def _train_and_log(
+    tracker: RunTracker,
+    trainer: Trainer,
+    splits_np: data.DataSplits,
+    workdir: Path,
+    on_epoch: Callable[[EpochRecord], None] | None,
+) -> tuple[TrainOutcome, BaseException | None]:
+    """Log the params, train, then log the results; the caller ends the run."""
+    config = trainer.config
+    tracker.log_params(_resolved_params(config, splits_np, trainer.device, trainer.model))
+    uploader = (
+        _last_checkpoint_uploader(tracker, workdir) if config.checkpoint_every_epoch else None
+    )
+
+    def report(record: EpochRecord) -> None:
+        tracker.metrics.add(record.metrics(), step=record.epoch)
+        if on_epoch is not None:
+            on_epoch(record)
+
+    def write_last(checkpoint: dict[str, Any]) -> None:
+        checkpoints.save_atomic(checkpoint, workdir / artifacts.LAST)
+        uploader.changed()
+
+    result = trainer.fit(report, write_last if uploader else None)
+    return _finish(tracker, trainer, result, splits_np, workdir, uploader), result.error
+
+
+def run_name(config: TrainConfig) -> str:
+    """A name that tells runs apart in the compare view, e.g. ``mlp-64x64-l2=1e-4-do=0.2``."""
+    widths = "x".join(map(str, config.hidden_units)) or "linear"
+    parts = [config.model, widths]
+    if config.batch_norm:
+        parts.append("bn")
+    if config.weight_decay:
+        mode = "" if config.l2_mode == "coupled" else f"({config.l2_mode})"
+        parts.append(f"l2={config.weight_decay:g}{mode}")
+    if any(config.dropout):
+        parts.append("do=" + ",".join(f"{d:g}" for d in config.dropout))
+    if config.input_dropout:
+        parts.append(f"indo={config.input_dropout:g}")
+    parts.append(f"{config.optimizer}-lr={config.lr:g}")
+    if config.scheduler != "none":
+        parts.append(config.scheduler)
+    return config.run_name or "-".join(parts)
+
+
+def check_config(config: TrainConfig, many_runs: bool = False) -> None:
+    """Refuse what :func:`train` would refuse about the data and the device, for callers that
+    create a run of their own first (a sweep's or the recipe's parent), so that bad input
+    leaves no run behind. ``many_runs``: the config seeds many fresh runs (trials, recipe
+    steps), which cannot all continue one run's checkpoint. Raises :class:`ConfigError`."""
+    if many_runs and config.resume_from:
+        raise ConfigError(
+            "resume_from", "every run of a sweep or recipe trains from scratch; resume a single "
+            "run with improvenn train --resume-from",
+        )
+    _checked_inputs(config)
+
+
+def _checked_inputs(config: TrainConfig) -> tuple[data.DataSplits, torch.device]:
+    """The data and the device, refused with a :class:`ConfigError` where they do not fit."""
+    splits = data.load(config)
+    if splits.task == "regression" and config.monitor.endswith("_error"):
+        raise ConfigError("monitor", f"{config.monitor} needs a classification task")
+    return splits, resolve_device(config.device)
+
+
+def _resolved_params(
+    config: TrainConfig, splits: data.DataSplits, device: torch.device, model: torch.nn.Module
+) -> dict[str, str]:
+    resolved = config.replace(task=splits.task).to_params()
+    resolved["device"] = str(device)
+    resolved["amp"] = format_value(config.amp and device.type == "cuda")  # CUDA-only
+    derived = {
+        "n_parameters": count_parameters(model),
+        "n_train": len(splits.x_train),
+        "n_dev": len(splits.x_dev),
+        "n_test": len(splits.x_test),
+        "n_features": splits.n_features,
+        "n_classes": splits.n_classes,
+    }
+    return resolved | {k: format_value(v) for k, v in derived.items()}
+
+
+def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, str | None]:
+    """The config and checkpoint to continue from (the saved options win but for overrides),
+    and the experiment of the run continued."""
+    if not config.resume_from:
+        return config, None, None
+    with tempfile.TemporaryDirectory(prefix="improvenn-resume-") as folder:
+        try:
+            path, experiment_id = download_checkpoint(config.resume_from, Path(folder))
+            checkpoint = checkpoints.load(path)
+        except checkpoints.CheckpointError as error:
+            raise ConfigError("resume_from", str(error)) from error
+    saved = {k: parse_value(k, v) for k, v in checkpoint["config"].items() if k in option_specs()}
+    resumed = TrainConfig(**(saved | {k: getattr(config, k) for k in RESUME_OVERRIDES}))
+    if checkpoint["epoch"] >= resumed.max_epochs:
+        raise ConfigError(
+            "max_epochs", f"run {config.resume_from} already reached epoch {checkpoint['epoch']}; "
+            "raise max_epochs to continue it",
+        )
+    planned = saved.get("max_epochs", resumed.max_epochs)
+    if resumed.scheduler in ("cosine", "onecycle") and resumed.max_epochs != planned:
+        raise ConfigError(
+            "max_epochs", f"the {resumed.scheduler} schedule of run {config.resume_from} ends at "
+            f"epoch {planned}: resume it with max_epochs={planned}",
+        )
+    return resumed, checkpoint, experiment_id
+
+
+def _last_checkpoint_uploader(tracker: RunTracker, workdir: Path) -> LatestFileUploader:
+    path = workdir / artifacts.LAST
+    folder = str(Path(artifacts.LAST).parent)
+    return LatestFileUploader(tracker.client, tracker.run_id, path, folder)
+
+
+def _end_quietly(tracker: RunTracker, interrupted: bool) -> None:
+    """Write what metrics are queued and end the run KILLED (tagged ``interrupted``, as an
+    interrupt inside the training loop is) or FAILED, if the store still answers; the
+    original error is what matters."""
+    with contextlib.suppress(Exception):
+        tracker.metrics.close()
+    with contextlib.suppress(Exception):
+        if interrupted:
+            tracker.client.set_tag(tracker.run_id, TAG_STOP_REASON, StopReason.INTERRUPTED.value)
+    with contextlib.suppress(Exception):
+        tracker.end("KILLED" if interrupted else "FAILED")
+
+
+def _finish(
+    tracker: RunTracker,
+    trainer: Trainer,
+    result: FitResult,
+    splits_np: data.DataSplits,
+    workdir: Path,
+    uploader: LatestFileUploader | None,
+) -> TrainOutcome:
+    """Restore the best weights, write the run's files, evaluate, then log it all."""
+    summary: dict[str, float] = {"stopped_epoch": result.stopped_epoch}
+    curves = read_curves([r.train_loss for r in result.history])
+    if curves.train_loss_falling is not None:  # saves the diagnosis a history call per run
+        summary["train_loss_falling"] = float(curves.train_loss_falling)
+        summary["train_loss_rose"] = float(curves.diverged)
+    if result.best is not None:
+        trainer.model.load_state_dict(result.best["model"])
+    artifacts.write_run_files(  # before anything that can fail: the files are what is kept
+        workdir, result.history, result.best, result.best_epoch, run_name(trainer.config),
+        trainer.model if trainer.config.log_model else None, splits_np,
+    )
+    if result.best is not None:
+        summary |= _evaluate_best(trainer, result.best_epoch)
+    if uploader is not None:
+        uploader.close()
+    tracker.metrics.close()
+    tracker.log_summary(summary, step=result.stopped_epoch,
+                        tags={TAG_STOP_REASON: result.stop_reason.value})
+    tracker.log_artifacts(workdir)
+    status = "FAILED" if result.error is not None else _STATUS[result.stop_reason]
+    return TrainOutcome(
+        run_id=tracker.run_id,
+        experiment_id=tracker.experiment_id,
+        status=status,
+        stop_reason=result.stop_reason,
+        best_epoch=result.best_epoch,
+        stopped_epoch=result.stopped_epoch,
+        summary=summary,
+        history=history.to_frame(result.history),
+    )
+
+
+def _evaluate_best(trainer: Trainer, best_epoch: int) -> dict[str, float]:
+    """Loss and error of the restored weights on every split, in eval mode."""
+    summary: dict[str, float] = {"best_epoch": best_epoch}
+    names = {"train": "best_train", "dev": "best_dev", "test": "test"}
+    for split, prefix in names.items():
+        loss, error = evaluate(trainer.model, trainer.splits[split], trainer.objective)
+        summary[f"{prefix}_loss"] = loss
+        if error is not None:
+            summary[f"{prefix}_error"] = error
+    return summary

@@ -1,0 +1,20 @@
+"""Tracking: what a run writes to MLflow and how runs are read back.
+
+The store and its experiments (``store``), the per-epoch metric writer that keeps the store
+off the training loop's path (``background``), one trainer run's params, summary, tags and
+status (``tracker``), the files a run leaves (``artifacts``) and its figures (``plots``), and
+paged run queries (``queries``). Imports only :mod:`mlflow_improvenn.training`.
+"""
+
+from mlflow_improvenn._lazy import lazy_exports
+
+__getattr__, __all__ = lazy_exports(__name__, {
+    "RunTracker": "tracker",
+    "MetricWriter": "background",
+    "prepare_store": "store",
+    "redact_uri": "store",
+    "learning_curves": "plots",
+    "client_for": "queries",
+    "search_runs": "queries",
+    "RunRecord": "queries",
+})

@@ -1,0 +1,26 @@
+"""Training: the PyTorch side of a run, with no MLflow in it.
+
+The options (:class:`TrainConfig`, one declaration for the CLI, the MLproject, validation and
+logging), the data sets and their splits, the networks, L2 in its three forms, learning-rate
+schedules, early stopping, the epoch loop (:class:`Trainer`), checkpoints and the per-epoch
+record. Imports nothing else of this package.
+"""
+
+from mlflow_improvenn._lazy import lazy_exports
+
+__getattr__, __all__ = lazy_exports(__name__, {
+    "TrainConfig": "options",
+    "ConfigError": "options",
+    "DataSplits": "data",
+    "build_model": "models",
+    "build_optimizer": "regularization",
+    "LRSchedule": "schedules",
+    "EarlyStopping": "early_stopping",
+    "StopReason": "early_stopping",
+    "StopTraining": "early_stopping",
+    "EpochRecord": "history",
+    "Trainer": "loop",
+    "FitResult": "loop",
+    "evaluate": "loop",
+    "resolve_device": "devices",
+})

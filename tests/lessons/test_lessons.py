@@ -1,0 +1,93 @@
+"""The lessons: valid definitions, every lesson in smoke mode in-process, one through mlflow run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from mlflow.projects._project_spec import load_project
+
+from mlflow_improvenn.cli import main
+from mlflow_improvenn.lessons.catalog import LESSONS, SMOKE, TAG_LESSON
+from mlflow_improvenn.lessons.report import lessons_markdown
+from mlflow_improvenn.lessons.runner import RESULT_COLUMNS, run_lesson
+
+ROOT = Path(__file__).resolve().parents[2]
+PARENT_FILES = {"lesson/diagnosis.csv", "lesson/results.csv", "lesson/learning_curves.png",
+                "lesson/bias_variance_map.png"}
+
+
+@pytest.mark.parametrize("smoke", [False, True])
+def test_every_variation_is_a_valid_config(smoke: bool) -> None:
+    for lesson in LESSONS.values():
+        configs = lesson.configs(smoke)
+        assert list(configs) == [v.name for v in lesson.variations]
+        assert len({c.to_params().__repr__() for c in configs.values()}) == len(configs)
+        if smoke:
+            assert all(c.max_epochs == SMOKE["max_epochs"] for c in configs.values())
+
+
+@pytest.mark.parametrize("name", list(LESSONS))
+def test_each_project_names_its_lesson_and_a_valid_environment(name: str) -> None:
+    folder = ROOT / "projects" / name
+    project = load_project(str(folder))
+    entry = project.get_entry_point("main")
+    assert entry.parameters["smoke"].default == "false"
+    assert f"lesson {name} --smoke {{smoke}}" in entry.command
+    environment = yaml.safe_load((folder / "conda.yaml").read_text())
+    pip = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    assert "-e ../.." in pip and (folder / "../../pyproject.toml").resolve().is_file()
+
+
+def _parent_and_children(parent_id: str) -> tuple[mlflow.entities.Run, pd.DataFrame]:
+    children = mlflow.search_runs(search_all_experiments=True,
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
+    return mlflow.MlflowClient().get_run(parent_id), children
+
+
+@pytest.mark.parametrize("name", list(LESSONS))
+def test_lesson_runs_in_smoke_mode_with_its_comparison_on_the_parent(
+    tracking_uri: str, name: str
+) -> None:
+    result = run_lesson(name, smoke=True, experiment="lessons")
+    lesson = LESSONS[name]
+    parent, children = _parent_and_children(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags[TAG_LESSON] == name
+    assert sorted(children["tags.improvenn.variation"]) == sorted(v.name for v in
+                                                                  lesson.variations)
+    assert children["tags.improvenn.diagnosis"].notna().all()
+    table = result.table
+    assert list(table.columns) == RESULT_COLUMNS and len(table) == len(lesson.variations)
+    assert set(table["run_id"]) == set(children["run_id"])
+    assert (table["stopped_epoch"] <= SMOKE["max_epochs"]).all()
+    client = mlflow.MlflowClient()
+    assert {a.path for a in client.list_artifacts(result.parent_run_id, "lesson")} == PARENT_FILES
+    markdown = lessons_markdown([result], "## Results")
+    assert f"### `{name}`" in markdown and markdown.count("\n| ") == len(table) + 2
+
+
+def test_project_runs_through_mlflow_run_in_smoke_mode(tracking_uri: str) -> None:
+    args = [sys.executable, "-m", "mlflow", "run", str(ROOT / "projects" / "early_stopping"),
+            "--env-manager", "local", "-P", "smoke=true"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = mlflow.search_runs(search_all_experiments=True)
+    parent = runs[runs["tags.mlflow.parentRunId"].isna()]
+    assert len(parent) == 1 and parent["params.smoke"].iloc[0] == "true"
+    assert (runs["status"] == "FINISHED").all()
+    assert len(runs) == 1 + len(LESSONS["early_stopping"].variations)
+    files = {a.path for a in mlflow.MlflowClient().list_artifacts(parent["run_id"].iloc[0],
+                                                                  "lesson")}
+    assert files == PARENT_FILES
+    assert "patience=10" in done.stdout
+
+
+def test_unknown_lesson_is_a_usage_error() -> None:
+    done = CliRunner().invoke(main, ["lesson", "momentum"])
+    assert done.exit_code == 2 and "bias_variance" in done.output
