@@ -14,19 +14,62 @@ from typing import Any
 
 import click
 
-from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCE
+from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCES, Scale
 
 _TABLE_COLUMNS = {
+    "experiment": "experiment",
     "run_name": "run",
+    "scale": "scale",
     "train_error": "train",
     "dev_error": "dev",
+    "baseline_error": "baseline",
     "avoidable_bias": "bias",
     "variance": "variance",
+    "variance_interval": "variance CI",
     "diagnosis": "diagnosis",
     "recommendation": "next step",
 }
-
+_WORDS = ("experiment", "run_name", "scale", "variance_interval", "diagnosis", "recommendation")
+_SCALES = ", ".join(scale.value for scale in Scale)
 _NON_NEGATIVE = click.FloatRange(min=0.0)
+
+
+class BaselineType(click.ParamType):
+    """``auto`` or a finite number >= 0."""
+
+    name = "auto|NUMBER"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        if isinstance(value, float) or value == "auto":
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
+        if not (math.isfinite(number) and number >= 0):
+            self.fail(f"{value!r} is not a finite number >= 0", param, ctx)
+        return number
+
+
+class ToleranceType(click.ParamType):
+    """``NUMBER`` (the error-rate scale's) or ``SCALE=NUMBER``; numbers finite and >= 0."""
+
+    name = "[SCALE=]NUMBER"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[str, float]:
+        if isinstance(value, tuple):
+            return value
+        scale, _, number = value.rpartition("=")
+        scale = scale or Scale.ERROR_RATE.value
+        if scale not in {s.value for s in Scale}:
+            self.fail(f"{scale!r} is not a scale; the scales are: {_SCALES}", param, ctx)
+        try:
+            amount = float(number)
+        except ValueError:
+            self.fail(f"{number!r} is not a number", param, ctx)
+        if not (math.isfinite(amount) and amount >= 0):
+            self.fail(f"{number!r} is not a finite number >= 0", param, ctx)
+        return scale, amount
 
 
 @click.command()
@@ -36,12 +79,28 @@ _NON_NEGATIVE = click.FloatRange(min=0.0)
               help="Only this run (repeatable).")
 @click.option("--filter", "filter_string", default=None, metavar="MLFLOW_FILTER",
               help="MLflow search filter, e.g. \"params.dropout = '0.2'\".")
-@click.option("--baseline-error", type=_NON_NEGATIVE, default=0.0, show_default=True,
-              help="Human-level or Bayes error (loss units for regression).")
-@click.option("--tolerance", type=_NON_NEGATIVE, default=DEFAULT_TOLERANCE, show_default=True,
-              help="A gap strictly above this is high (absolute; 0.02 = two points of error).")
+@click.option("--baseline-error", type=BaselineType(), default="auto", show_default=True,
+              help="Bayes (or human-level) error on the run's scale; auto: the run's logged "
+              "bayes_error (generated data sets), else 0.")
+@click.option("--baseline-loss", type=_NON_NEGATIVE, default=None,
+              help="Best possible loss, for runs judged on their losses (else their bias is "
+              "unknown).")
+@click.option("--tolerance", "tolerances", type=ToleranceType(), multiple=True,
+              help="A gap above this (and beyond sampling noise) is high. NUMBER sets the "
+              "error-rate scale's, SCALE=NUMBER any scale's (repeatable). Defaults: "
+              + ", ".join(f"{k.value}={v:g}" for k, v in DEFAULT_TOLERANCES.items()) + ".")
 @click.option("--train-metric", default=None, help="Train metric to use instead of detecting it.")
 @click.option("--dev-metric", default=None, help="Dev metric to use (with --train-metric).")
+@click.option("--metric-kind", type=click.Choice(["accuracy", "error", "r2", "loss"]),
+              default=None, help="What --train-metric/--dev-metric hold, where the names do "
+              "not say.")
+@click.option("--n-train", type=click.IntRange(min=1), default=None,
+              help="Train split size, for runs that did not log n_train (other tools').")
+@click.option("--n-dev", type=click.IntRange(min=1), default=None,
+              help="Dev split size, for runs that did not log n_dev: without it no noise "
+              "interval is known.")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.95, show_default=True, help="Confidence of the noise intervals.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
               default="table", show_default=True)
 @click.option("--tag", is_flag=True,
@@ -54,24 +113,32 @@ _NON_NEGATIVE = click.FloatRange(min=0.0)
               help="MLflow tracking URI. Default: MLflow's (MLFLOW_TRACKING_URI, ...).")
 def diagnose(
     experiments: tuple[str, ...], run_ids: tuple[str, ...], filter_string: str | None,
-    baseline_error: float, tolerance: float, train_metric: str | None, dev_metric: str | None,
-    output_format: str, tag: bool, plot: Path | None, curves: bool, tracking_uri: str | None,
+    baseline_error: float | str, baseline_loss: float | None,
+    tolerances: tuple[tuple[str, float], ...], train_metric: str | None,
+    dev_metric: str | None, metric_kind: str | None, n_train: int | None, n_dev: int | None,
+    confidence: float, output_format: str, tag: bool, plot: Path | None, curves: bool,
+    tracking_uri: str | None,
 ) -> None:
     """Diagnose bias versus variance for MLflow runs, by the basic recipe for ML.
 
-    avoidable bias = train error - baseline error; variance = dev error - train error.
+    avoidable bias = train error - baseline error; variance = dev error - train error, each
+    high only above its tolerance and beyond the sampling noise of the splits.
     """
     if (train_metric is None) != (dev_metric is None):
         raise click.UsageError("give --train-metric and --dev-metric together")
+    if metric_kind is not None and train_metric is None:
+        raise click.UsageError("--metric-kind says what --train-metric/--dev-metric hold: "
+                               "give them too")
     if plot is not None:
         _check_writable(plot, "'--plot'")  # before any run is read or tagged
     from mlflow_improvenn.diagnosis.report import diagnose as run_diagnosis
 
     try:
         frame = run_diagnosis(
-            list(experiments), list(run_ids), filter_string, baseline_error, tolerance,
-            tracking_uri, train_metric=train_metric, dev_metric=dev_metric, curves=curves,
-            tag=tag,
+            list(experiments), list(run_ids), filter_string, baseline_error, dict(tolerances),
+            tracking_uri, train_metric=train_metric, dev_metric=dev_metric,
+            metric_kind=metric_kind, baseline_loss=baseline_loss, n_train=n_train, n_dev=n_dev,
+            confidence=confidence, curves=curves, tag=tag,
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from error
@@ -80,7 +147,7 @@ def diagnose(
         from mlflow_improvenn.diagnosis.bias_variance_map import draw_map
 
         with _reported_as_file_error(plot):
-            draw_map(frame, plot, tolerance)
+            draw_map(frame, plot)
         click.echo(f"Bias-variance map written to {plot}", err=True)
 
 
@@ -120,11 +187,19 @@ def render(frame: Any, output_format: str) -> str:
 
 
 def _table(frame: Any) -> str:
-    """Names and words left-aligned, numbers right-aligned to 4 decimals, gaps as '-'."""
+    """Names and words left-aligned, numbers right-aligned to 4 decimals, gaps as '-'.
+
+    The experiment and scale columns appear only where rows differ in them."""
+    frame = frame.assign(variance_interval=[
+        _interval(low, high) for low, high in zip(frame["variance_low"], frame["variance_high"],
+                                                  strict=True)
+    ])
     columns = []
     for name, header in _TABLE_COLUMNS.items():
         values = frame[name].tolist()
-        numeric = name not in ("run_name", "diagnosis", "recommendation")
+        if name in ("experiment", "scale") and len(set(values)) < 2:
+            continue
+        numeric = name not in _WORDS
         cells = [_cell(v, numeric) for v in values]
         width = max(len(header), *(len(c) for c in cells))
         align = str.rjust if numeric else str.ljust
@@ -136,6 +211,12 @@ def _cell(value: Any, numeric: bool) -> str:
     if numeric:
         return "-" if value is None or math.isnan(value) else f"{value:.4f}"
     return str(value)
+
+
+def _interval(low: float, high: float) -> str:
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return "-"
+    return f"[{low:.3f}, {high:.3f}]"
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

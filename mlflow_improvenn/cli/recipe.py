@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from mlflow_improvenn.cli.diagnose import BaselineType
 from mlflow_improvenn.cli.session import training_session
 from mlflow_improvenn.cli.train import build_config, training_options
 
@@ -15,13 +16,14 @@ from mlflow_improvenn.cli.train import build_config, training_options
 @click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=6, show_default=True,
               help="Most training runs, the first one included.")
-@click.option("--target-dev-error", type=click.FloatRange(min=0), default=0.0,
+@click.option("--target-dev-error", type=click.FloatRange(0, 1), default=0.0,
               show_default=True,
               help="Stop once a run's dev error is at most this (0: stop at a good fit).")
-@click.option("--baseline-error", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Human-level or Bayes error that bias is measured against.")
+@click.option("--baseline-error", type=BaselineType(), default="auto", show_default=True,
+              help="Bayes (or human-level) error that bias is measured against; auto: the "
+              "run's logged bayes_error (generated data sets), else 0.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=None,
-              help="A gap above this is high (default: the diagnosis's 0.02).")
+              help="A gap of error rate above this (and beyond noise) is high (default 0.02).")
 @click.option("--max-width", type=click.IntRange(min=1), default=512, show_default=True,
               help="Widest hidden layer the recipe may grow.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=4, show_default=True,
@@ -30,7 +32,7 @@ from mlflow_improvenn.cli.train import build_config, training_options
               help="On high variance, use more of the data set's rows before regularizing.")
 def recipe(
     experiment: str | None, max_steps: int, target_dev_error: float,
-    baseline_error: float, tolerance: float | None, max_width: int, max_depth: int,
+    baseline_error: float | str, tolerance: float | None, max_width: int, max_depth: int,
     data_first: bool, **values: Any,
 ) -> None:
     """Train, diagnose, fix the bigger problem, repeat: each step a child run in MLflow.
@@ -40,14 +42,12 @@ def recipe(
     undone and the next idea tried.
     """
     config = build_config(values)
-    from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCE
     from mlflow_improvenn.recipe.decisions import RecipePolicy
     from mlflow_improvenn.recipe.loop import RecipeSettings, run_recipe
 
     settings = RecipeSettings(
         max_steps=max_steps, target_dev_error=target_dev_error or None,
-        baseline_error=baseline_error,
-        tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+        baseline_error=baseline_error, tolerance=tolerance,
         policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first),
     )
     with training_session("Recipe"):

@@ -1,10 +1,18 @@
 """The ``improvenn`` MLflow evaluator: bias versus variance for any model MLflow can load.
 
 ``mlflow.models.evaluate`` gives it the dev data; it predicts ``train_data`` too, and logs
-``train_error``, ``dev_error``, ``avoidable_bias`` and ``variance`` plus the
-``improvenn.diagnosis`` and ``improvenn.recommendation`` tags on the evaluation run. Errors
-are error rates for ``model_type="classifier"`` and mean squared error for ``"regressor"``
-(baseline and tolerance are then in those units).
+``train_error``, ``dev_error``, ``avoidable_bias`` and ``variance`` (with ``*_low``/``*_high``
+interval bounds from the two splits' sizes) plus the ``improvenn.diagnosis`` and
+``improvenn.recommendation`` tags on the evaluation run. Errors are error rates for
+``model_type="classifier"`` and the unexplained variance (1 - R^2 on each split) for
+``"regressor"``; baseline and tolerance are in those units.
+
+A classifier's output is read as labels when it is one label per row (scikit-learn's
+``predict``); as probabilities or logits when it is numbers: one column is the positive
+class's probability (cut at 0.5) or logit (cut at 0), several columns are one score per class
+(the largest wins). Class indices become labels through the model's ``class_names`` metadata
+where it has them (improvenn's models do), so an improvenn model's errors equal its run's
+``best_train_error``/``best_dev_error``.
 
 It is opt-in: it runs only when named, ``evaluators="improvenn"`` (flat config) or
 ``evaluators=["improvenn", ...]`` (config nested under ``"improvenn"``, as MLflow requires
@@ -12,8 +20,8 @@ for a list). When ``evaluators`` is left out, MLflow offers the model to every r
 evaluator; this one declines, so installing the package changes nobody's evaluations.
 
 Config keys: ``train_data`` (a DataFrame with the features and the ``targets`` column, or an
-``(X, y)`` pair), ``baseline_error`` (default 0), ``tolerance`` (default
-:data:`~mlflow_improvenn.diagnosis.verdicts.DEFAULT_TOLERANCE`).
+``(X, y)`` pair), ``baseline_error`` (default 0), ``tolerance`` (default: the scale's, see
+:data:`~mlflow_improvenn.diagnosis.verdicts.DEFAULT_TOLERANCES`).
 
 Example::
 
@@ -37,8 +45,9 @@ from mlflow.models.evaluation.artifacts import JsonEvaluationArtifact
 from mlflow.models.evaluation.base import EvaluationResult, ModelEvaluator
 from mlflow.tracking import MlflowClient
 
+from mlflow_improvenn.diagnosis.gaps import diagnose_errors
 from mlflow_improvenn.diagnosis.report import TAG_DIAGNOSIS, TAG_RECOMMENDATION
-from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCE, Diagnosis, diagnose_errors
+from mlflow_improvenn.diagnosis.verdicts import Diagnosis, Scale
 
 ARTIFACT_NAME = "improvenn_diagnosis"
 _MODEL_TYPES = ("classifier", "regressor")
@@ -64,14 +73,19 @@ class ImproveNNEvaluator(ModelEvaluator):
         **kwargs: Any,
     ) -> EvaluationResult:
         config = evaluator_config or {}
-        dev_error = _error(model_type, _predict_dev(model, dataset, predictions),
-                           dataset.labels_data)
-        train_error, missing = _train_error(model_type, model, dataset, config, predictions)
+        classes = _class_names(model)
+        dev_labels = np.asarray(dataset.labels_data)
+        dev_output = _column(_predict_dev(model, dataset), predictions)
+        dev_error = _error(model_type, dev_output, dev_labels, classes)
+        train_error, n_train, missing = _train_error(model_type, model, dataset, config, classes,
+                                                     predictions)
+        scale = Scale.ERROR_RATE if model_type == "classifier" else Scale.UNEXPLAINED_VARIANCE
+        tolerance = config.get("tolerance")
         result = diagnose_errors(
             train_error, dev_error,
             baseline_error=float(config.get("baseline_error", 0.0)),
-            tolerance=float(config.get("tolerance", DEFAULT_TOLERANCE)),
-            missing=missing,
+            tolerance=None if tolerance is None else float(tolerance),
+            missing=missing, scale=scale, n_train=n_train, n_dev=len(dev_labels),
         )
         metrics = _metrics(result)
         client = MlflowClient()
@@ -98,22 +112,31 @@ def _offered_automatically() -> bool:
     return False
 
 
-def _predict_dev(model: Any, dataset: Any, predictions: str | None) -> np.ndarray:
+def _predict_dev(model: Any, dataset: Any) -> Any:
     if model is None:
-        return _flat(dataset.predictions_data, predictions)
-    return _flat(model.predict(dataset.features_data), predictions)
+        return dataset.predictions_data
+    return model.predict(dataset.features_data)
 
 
 def _train_error(
-    model_type: str, model: Any, dataset: Any, config: dict, predictions: str | None
-) -> tuple[float | None, str]:
-    """The model's error on ``train_data``, or None and what was missing."""
+    model_type: str, model: Any, dataset: Any, config: dict, classes: list[str] | None,
+    predictions: str | None,
+) -> tuple[float | None, int | None, str]:
+    """The model's error on ``train_data`` and its size, or None and what was missing."""
     if "train_data" not in config:
-        return None, "evaluator_config has no train_data"
+        return None, None, "evaluator_config has no train_data"
     if model is None:
-        return None, "train error needs a model to predict train_data"
+        return None, None, "train error needs a model to predict train_data"
     features, labels = _split(config["train_data"], dataset)
-    return _error(model_type, _flat(model.predict(features), predictions), labels), ""
+    output = _column(model.predict(features), predictions)
+    return _error(model_type, output, labels, classes), len(labels), ""
+
+
+def _column(output: Any, name: str | None) -> Any:
+    """The ``predictions`` column MLflow was told to use, where the output is a frame."""
+    if isinstance(output, pd.DataFrame) and name in output:
+        return output[name]
+    return output
 
 
 def _split(train_data: Any, dataset: Any) -> tuple[Any, np.ndarray]:
@@ -127,28 +150,55 @@ def _split(train_data: Any, dataset: Any) -> tuple[Any, np.ndarray]:
     raise TypeError("train_data must be a pandas DataFrame or an (X, y) pair")
 
 
-def _flat(predicted: Any, column: str | None) -> np.ndarray:
-    """Model output as one value per row, whatever shape the flavor returned."""
-    if isinstance(predicted, pd.DataFrame):
-        predicted = predicted[column] if column in predicted else predicted.iloc[:, 0]
-    return np.asarray(predicted).reshape(len(predicted), -1)[:, 0]
+def _class_names(model: Any) -> list[str] | None:
+    """The classes in output order, from the model's MLmodel metadata (improvenn logs them)."""
+    metadata = getattr(getattr(model, "metadata", None), "metadata", None) or {}
+    names = metadata.get("class_names")
+    return list(names) if names else None
 
 
-def _error(model_type: str, predicted: np.ndarray, labels: Any) -> float:
-    labels = np.asarray(labels).reshape(len(predicted), -1)[:, 0]
+def _error(model_type: str, predicted: Any, labels: Any, classes: list[str] | None) -> float:
+    labels = np.asarray(labels).reshape(len(labels), -1)[:, 0]
+    output = np.asarray(predicted)
     if model_type == "classifier":
-        return float(np.mean(predicted != labels))
-    return float(np.mean((predicted.astype(float) - labels.astype(float)) ** 2))
+        predicted_labels = _as_labels(output.reshape(len(labels), -1), classes)
+        if classes is not None:
+            labels = labels.astype(str)
+        return float(np.mean(predicted_labels != labels))
+    values = output.reshape(len(labels), -1)[:, 0].astype(float)
+    return unexplained_variance(values, labels.astype(float))
+
+
+def _as_labels(output: np.ndarray, classes: list[str] | None) -> np.ndarray:
+    """One label per row from labels, probabilities or logits (see the module docstring)."""
+    if output.shape[1] > 1:
+        index = output.argmax(axis=1)
+    elif not np.issubdtype(output.dtype, np.number) or _whole_numbers(output[:, 0], classes):
+        return output[:, 0] if classes is None else output[:, 0].astype(str)
+    else:
+        scores = output[:, 0]
+        cut = 0.5 if np.all((scores >= 0) & (scores <= 1)) else 0.0
+        index = (scores > cut).astype(int)
+    return index if classes is None else np.asarray(classes, dtype=object)[index].astype(str)
+
+
+def _whole_numbers(values: np.ndarray, classes: list[str] | None) -> bool:
+    """Labels already (0, 1, 2...), unless the model says its single output is a score."""
+    return classes is None and bool(np.all(np.mod(values, 1) == 0))
+
+
+def unexplained_variance(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Mean squared error over the variance of ``truth``: 1 - R^2 (scikit-learn's r2_score)."""
+    from sklearn.metrics import r2_score
+
+    return float(1.0 - r2_score(truth, predicted))
 
 
 def _metrics(result: Diagnosis) -> dict[str, float]:
-    values = {
-        "train_error": result.train_error,
-        "dev_error": result.dev_error,
-        "avoidable_bias": result.avoidable_bias,
-        "variance": result.variance,
-    }
-    return {name: value for name, value in values.items() if value is not None}
+    record = result.as_record()
+    names = [f"{name}{end}" for name in ("train_error", "dev_error", "avoidable_bias", "variance")
+             for end in ("", "_low", "_high")]
+    return {name: record[name] for name in names if record[name] is not None}
 
 
 def _log(client: MlflowClient, run_id: str, metrics: dict[str, float], result: Diagnosis) -> None:

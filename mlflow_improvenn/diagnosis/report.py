@@ -1,114 +1,221 @@
-"""``diagnose``: the recipe applied to MLflow runs, one row per run, as a DataFrame.
+"""``diagnose``: the recipe applied to MLflow runs, one row per training run, as a DataFrame.
 
-Speed comes from reading the trainer's end-of-run summary, which arrives with the one search:
-``best_*`` errors for the verdict, ``best_epoch``/``stopped_epoch`` for "training went on past
-the best point", the ``improvenn.stop_reason`` tag for non-finite losses. A history is fetched
-only where it changes the advice or is the only source of the curve findings:
+Speed comes from reading what arrives with the one search: our trainer's end-of-run summary
+(``best_*`` values, ``best_epoch``/``stopped_epoch``, ``train_loss_falling``), its params
+(``n_train``/``n_dev`` for the noise intervals, ``bayes_error`` for the baseline) and the
+``improvenn.stop_reason`` tag. Histories are fetched only where they change the answer:
 
-* our runs with high bias that ran out of epochs (``max_epochs``): is the train loss still
-  falling, so "train longer" is the step, or flat, so it is not? (Early-stopped runs stopped
-  because dev loss did; training longer would not help.)
-* other tools' runs, which carry no summary: their loss curves, once per run.
+* a train metric logged per batch (Lightning's default): its last epoch's mean, aligned with
+  the dev metric's steps;
+* a run with high bias that ran out of epochs: is the train loss still falling, so "train
+  longer" is the step, or flat, so it is not? (An early-stopped run stopped because the dev
+  loss did: training longer would not help.) Other tools' runs, which carry no summary, are
+  read this way only when their verdict is high bias or high variance;
+* never for a run that ends ``insufficient_data``.
+
+Parent runs (of sweeps, recipes, lessons, or any run other runs name as their parent) and
+runs that hold no metric (``mlflow run`` ended them FAILED for a refused option) are not
+training runs and are left out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
-from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from mlflow_improvenn.diagnosis.curves import read_curves
+from mlflow_improvenn.diagnosis import history_reads, intervals
+from mlflow_improvenn.diagnosis.gaps import Measured, measure
 from mlflow_improvenn.diagnosis.metric_names import (
-    CURVE_ALIASES,
     MetricChoice,
+    MetricPair,
     choose_metrics,
     pair_from_names,
 )
 from mlflow_improvenn.diagnosis.verdicts import (
-    DEFAULT_TOLERANCE,
+    DEFAULT_TOLERANCES,
     CurveFindings,
     Diagnosis,
+    Estimate,
+    Gap,
+    Scale,
     Verdict,
     check_settings,
-    diagnose_errors,
+    decide,
 )
 from mlflow_improvenn.tracking.queries import (
     RunRecord,
     client_for,
-    fetch_histories,
+    experiment_names_by_id,
     resolve_experiments,
     search_runs,
     write_tags,
 )
+from mlflow_improvenn.tracking.tracker import TAG_ERROR, TAG_ROLE
 
 TAG_DIAGNOSIS = "improvenn.diagnosis"
 TAG_RECOMMENDATION = "improvenn.recommendation"
+BAYES_ERROR_PARAM = "bayes_error"
 
 COLUMNS = [
-    "run_id", "run_name", "experiment_id", "metrics", "train_error", "dev_error",
-    "baseline_error", "avoidable_bias", "variance", "diagnosis", "recommendation",
-    "best_epoch", "last_epoch", "train_loss_falling", "diverged", "reason", "notes",
+    "run_id", "run_name", "experiment_id", "experiment", "metrics", "scale",
+    "train_error", "train_error_low", "train_error_high",
+    "dev_error", "dev_error_low", "dev_error_high", "n_train", "n_dev",
+    "baseline_error", "baseline_source", "tolerance",
+    "avoidable_bias", "avoidable_bias_low", "avoidable_bias_high", "bias_gap",
+    "variance", "variance_low", "variance_high", "variance_gap",
+    "diagnosis", "recommendation", "best_epoch", "last_epoch", "train_loss_falling",
+    "diverged", "reason", "notes",
 ]
+_HIGH = (Verdict.HIGH_BIAS, Verdict.HIGH_VARIANCE, Verdict.HIGH_BIAS_AND_VARIANCE)
 
-_HIGH_BIAS = (Verdict.HIGH_BIAS, Verdict.HIGH_BIAS_AND_VARIANCE)
+
+@dataclass(frozen=True)
+class Settings:
+    """What every run is judged against; see :func:`diagnose` for each field."""
+
+    baseline_error: float | None = None  # None: auto
+    baseline_loss: float | None = None
+    tolerances: Mapping[Scale, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    n_train: float = math.nan
+    n_dev: float = math.nan
+    confidence: float = intervals.DEFAULT_CONFIDENCE
+
+    @classmethod
+    def of(cls, baseline_error: float | str, baseline_loss: float | None,
+           tolerance: float | Mapping[str, float] | None, n_train: int | None,
+           n_dev: int | None, confidence: float) -> Settings:
+        """Checked settings. Raises ValueError naming what is wrong."""
+        auto = isinstance(baseline_error, str)
+        if auto and baseline_error != "auto":
+            raise ValueError(f"baseline_error must be a number or 'auto', got {baseline_error!r}")
+        tolerances = dict(DEFAULT_TOLERANCES)
+        if isinstance(tolerance, Mapping):
+            tolerances |= {Scale(scale): float(value) for scale, value in tolerance.items()}
+        elif tolerance is not None:
+            tolerances[Scale.ERROR_RATE] = float(tolerance)
+        for value in tolerances.values():
+            check_settings(None if auto else float(baseline_error), value)
+        check_settings(baseline_loss, 0.0)
+        for name, size in (("n_train", n_train), ("n_dev", n_dev)):
+            if size is not None and size < 1:
+                raise ValueError(f"{name} must be a positive number of rows, got {size!r}")
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+        return cls(None if auto else float(baseline_error), baseline_loss, tolerances,
+                   math.nan if n_train is None else n_train,
+                   math.nan if n_dev is None else n_dev, confidence)
 
 
 def diagnose(
-    experiment_names: Sequence[str] | None = None,
+    experiment_names: str | Sequence[str] | None = None,
     run_ids: Sequence[str] | None = None,
     filter_string: str | None = None,
-    baseline_error: float = 0.0,
-    tolerance: float = DEFAULT_TOLERANCE,
+    baseline_error: float | str = "auto",
+    tolerance: float | Mapping[str, float] | None = None,
     tracking_uri: str | None = None,
     *,
     train_metric: str | None = None,
     dev_metric: str | None = None,
+    metric_kind: str | None = None,
+    baseline_loss: float | None = None,
+    n_train: int | None = None,
+    n_dev: int | None = None,
+    confidence: float = intervals.DEFAULT_CONFIDENCE,
     curves: bool = True,
     tag: bool = False,
 ) -> pd.DataFrame:
-    """Diagnose bias and variance for every run selected, one row per run.
+    """Diagnose bias and variance for every training run selected, one row per run.
 
     Args:
-        experiment_names: names or ids; none means every active experiment.
+        experiment_names: a name or id, or several; none means every active experiment.
         run_ids: only these runs (every criterion given must hold).
         filter_string: an MLflow search filter, e.g. ``"params.dropout = '0.2'"``.
-        baseline_error: human-level or Bayes error, in the units of the errors.
-        tolerance: a gap strictly above it is high (see :data:`DEFAULT_TOLERANCE`).
+        baseline_error: the Bayes (or human-level) error in the units of the scale, or
+            ``"auto"``: the run's logged ``bayes_error`` param (our generated data sets log
+            it), else 0, which the ``baseline_source`` column then says.
+        tolerance: a gap above it (and beyond noise) is high. A number sets the error-rate
+            scale's; a mapping ``{"error_rate": 0.02, "unexplained_variance": 0.05,
+            "loss": 0.25}`` sets any scale's (these are the defaults).
         tracking_uri: the store to read; MLflow's default when None.
-        train_metric, dev_metric: use these metrics instead of detecting them (both or neither).
+        train_metric, dev_metric: use these metrics instead of detecting them (both or neither);
+            ``metric_kind`` (accuracy, error, r2 or loss) says what they hold where the names
+            do not.
+        baseline_loss: the best loss possible, for runs judged on the loss scale; without it
+            their avoidable bias is unknown.
+        n_train, n_dev: split sizes for runs that did not log ``n_train``/``n_dev`` params
+            (other tools' runs); without them no noise interval is known.
+        confidence: of the intervals (0.95: 95%).
         curves: fetch histories where they sharpen the advice; False makes it one search only.
         tag: also write ``improvenn.diagnosis`` and ``improvenn.recommendation`` on each run.
 
+    Returns:
+        One row per run in :data:`COLUMNS` (values on the row's ``scale``; ``*_low``/``*_high``
+        are the interval bounds, NaN where unknown), newest run first.
+
     Raises:
         ValueError: bad settings, an unknown experiment or run id, or a bad filter.
-
-    Example (runs in the default store):
-        ``diagnose(["moons"], baseline_error=0.01)[["run_name", "diagnosis"]]``
     """
-    check_settings(baseline_error, tolerance)
-    override = pair_from_names(train_metric, dev_metric)
+    settings = Settings.of(baseline_error, baseline_loss, tolerance, n_train, n_dev, confidence)
+    override = pair_from_names(train_metric, dev_metric, metric_kind)
     client = client_for(tracking_uri)
+    if isinstance(experiment_names, str):
+        experiment_names = [experiment_names]
     experiment_ids = resolve_experiments(client, experiment_names)
-    runs = search_runs(client, experiment_ids, filter_string, run_ids)
-    choices = [choose_metrics(run.metrics, run.task, override) for run in runs]
-    findings = [summary_curves(run) for run in runs]
-    if curves:
-        findings = _read_needed_curves(client, runs, choices, findings, baseline_error, tolerance)
-    rows = [
-        _row(run, choice, diagnose_errors(
-            choice.train_error, choice.dev_error, baseline_error, tolerance, found, choice.missing
-        ), found)
-        for run, choice, found in zip(runs, choices, findings, strict=True)
-    ]
-    frame = pd.DataFrame(rows, columns=COLUMNS).astype({"best_epoch": "Int64",
-                                                        "last_epoch": "Int64"})
+    runs = training_runs(search_runs(client, experiment_ids, filter_string, run_ids))
+    results = diagnose_runs(client, runs, settings, override, curves)
+    names = experiment_names_by_id(client, {run.experiment_id for run in runs})
+    frame = pd.DataFrame(
+        [_row(result, names, settings) for result in results], columns=COLUMNS
+    ).astype({"best_epoch": "Int64", "last_epoch": "Int64"})
     if tag:
         tag_runs(frame, tracking_uri)
     return frame
+
+
+@dataclass(frozen=True)
+class RunDiagnosis:
+    """One run, the metrics chosen for it, what its curves say and its diagnosis."""
+
+    run: RunRecord
+    choice: MetricChoice
+    curves: CurveFindings
+    diagnosis: Diagnosis
+
+
+def diagnose_runs(
+    client: MlflowClient,
+    runs: list[RunRecord],
+    settings: Settings | None = None,
+    override: MetricPair | None = None,
+    curves: bool = True,
+) -> list[RunDiagnosis]:
+    """Diagnose runs already fetched (see :func:`diagnose` for the rules), in their order."""
+    settings = settings or Settings()
+    choices = [choose_metrics(run.metrics, run.task, override) for run in runs]
+    histories = history_reads.Histories(client)
+    if curves:
+        choices = history_reads.epoch_values(histories, runs, choices)
+    findings = [history_reads.summary_curves(run) for run in runs]
+    rows = _judge(runs, choices, findings, settings)
+    if curves:
+        rows = _sharpen(histories, runs, findings, rows, settings)
+    return [RunDiagnosis(run, choice, found, result)
+            for run, choice, (result, found) in zip(runs, choices, rows, strict=True)]
+
+
+def training_runs(runs: list[RunRecord]) -> list[RunRecord]:
+    """Leave out parents (tagged so, or named as parent by another run) and empty runs that
+    were ended for an error before training (a refused option under ``mlflow run``)."""
+    parents = {run.parent_run_id for run in runs}
+    return [
+        run for run in runs
+        if run.run_id not in parents and run.tags.get(TAG_ROLE) != "parent"
+        and not (run.tags.get(TAG_ERROR) and not run.metrics)
+    ]
 
 
 def tag_runs(frame: pd.DataFrame, tracking_uri: str | None = None) -> None:
@@ -120,109 +227,108 @@ def tag_runs(frame: pd.DataFrame, tracking_uri: str | None = None) -> None:
     write_tags(client_for(tracking_uri), tags)
 
 
-def summary_curves(run: RunRecord) -> CurveFindings:
-    """Curve findings from the trainer's summary alone (no history calls).
-
-    ``best_epoch`` is where the monitored metric was best: a dev epoch only when early
-    stopping watched the dev set.
-    """
-    best = run.metrics.get("best_epoch") if _monitors_dev(run) else None
-    last = run.metrics.get("stopped_epoch")
-    # an early-stopped run stopped because dev loss did: training longer would not help
-    ran_out = run.stop_reason in (None, "max_epochs")
-    falling = run.metrics.get("train_loss_falling") if ran_out else None
-    return CurveFindings(
-        best_epoch=_as_epoch(best),
-        last_epoch=_as_epoch(last),
-        train_loss_falling=None if falling is None else bool(falling),
-        diverged=run.stop_reason == "non_finite_loss" or run.metrics.get("train_loss_rose") == 1,
-    )
-
-
-def _monitors_dev(run: RunRecord) -> bool:
-    return run.monitor is None or run.monitor.startswith("dev_")
-
-
-def _as_epoch(value: float | None) -> int | None:
-    return int(value) if value is not None and math.isfinite(value) else None
-
-
-@dataclass(frozen=True)
-class _CurveKeys:
-    train: str
-    dev: str | None
+def _judge(
+    runs: list[RunRecord], choices: list[MetricChoice], findings: list[CurveFindings],
+    settings: Settings,
+) -> list[tuple[Diagnosis, CurveFindings]]:
+    """Measure every run (one vectorized pass per scale), then decide each."""
+    measured: dict[int, Measured] = {}
+    by_scale: dict[Scale, list[int]] = {}
+    for index, choice in enumerate(choices):
+        if not choice.missing and _finite(choice):
+            by_scale.setdefault(choice.scale, []).append(index)
+    for scale, indices in by_scale.items():
+        rows = measure(
+            scale,
+            [choices[i].train_error for i in indices], [choices[i].dev_error for i in indices],
+            [_nan(_baseline(runs[i], scale, settings)[0]) for i in indices],
+            [_size(runs[i], "n_train", settings.n_train) for i in indices],
+            [_size(runs[i], "n_dev", settings.n_dev) for i in indices],
+            settings.confidence,
+        )
+        measured |= dict(zip(indices, rows, strict=True))
+    return [
+        (_decide(run, choice, measured.get(index), found, settings), found)
+        for index, (run, choice, found) in enumerate(zip(runs, choices, findings, strict=True))
+    ]
 
 
-def _curve_keys(run: RunRecord) -> _CurveKeys | None:
-    """The loss histories to read: the dev loss only where no summary names the best epoch."""
-    train = next((k for k in CURVE_ALIASES["train_loss"] if k in run.metrics), None)
-    dev = None
-    if "best_epoch" not in run.metrics or not _monitors_dev(run):
-        dev = next((k for k in CURVE_ALIASES["dev_loss"] if k in run.metrics), None)
-    return _CurveKeys(train, dev) if train else None
+def _decide(run: RunRecord, choice: MetricChoice, measured: Measured | None,
+            found: CurveFindings, settings: Settings) -> Diagnosis:
+    scale = choice.scale
+    baseline, _ = _baseline(run, scale, settings)
+    tolerance = settings.tolerances[scale]
+    if measured is None:  # nothing to measure: missing or non-finite values
+        return decide(Estimate(choice.train_error), Estimate(choice.dev_error), Gap(None),
+                      Gap(None), baseline, tolerance, scale, found, choice.missing)
+    return decide(measured.train, measured.dev, measured.bias, measured.variance, baseline,
+                  tolerance, scale, found)
 
 
-def needs_history(
-    run: RunRecord, choice: MetricChoice, baseline_error: float, tolerance: float
-) -> bool:
-    """Whether this run's advice depends on curves the summary does not give."""
-    if _curve_keys(run) is None or "train_loss_falling" in run.metrics:
-        return False
-    if run.stop_reason is None or "stopped_epoch" not in run.metrics:
-        return True
-    if run.stop_reason != "max_epochs":
-        return False
-    verdict = diagnose_errors(
-        choice.train_error, choice.dev_error, baseline_error, tolerance, missing=choice.missing
-    ).verdict
-    return verdict in _HIGH_BIAS
-
-
-def _read_needed_curves(
-    client: MlflowClient, runs: list[RunRecord], choices: list[MetricChoice],
-    findings: list[CurveFindings], baseline_error: float, tolerance: float,
-) -> list[CurveFindings]:
-    wanted = {
-        index: _curve_keys(run)
-        for index, (run, choice) in enumerate(zip(runs, choices, strict=True))
-        if needs_history(run, choice, baseline_error, tolerance)
-    }
-    requests = [(runs[i].run_id, key) for i, keys in wanted.items()
-                for key in (keys.train, keys.dev) if key]
-    histories = fetch_histories(client, requests)
-    updated = list(findings)
-    for index, keys in wanted.items():
-        run_id = runs[index].run_id
-        train = histories[(run_id, keys.train)]
-        dev = histories.get((run_id, keys.dev), []) if keys.dev else []
-        updated[index] = _merge(findings[index], _read(train, dev))
+def _sharpen(
+    histories: history_reads.Histories, runs: list[RunRecord], findings: list[CurveFindings],
+    rows: list[tuple[Diagnosis, CurveFindings]], settings: Settings,
+) -> list[tuple[Diagnosis, CurveFindings]]:
+    """Read the loss curves of the runs whose advice they change, and decide those again."""
+    wanted = [
+        index for index, (run, (result, _)) in enumerate(zip(runs, rows, strict=True))
+        if history_reads.curves_change_advice(run, result.verdict)
+    ]
+    read = history_reads.read_loss_curves(histories, [runs[i] for i in wanted])
+    updated = list(rows)
+    for index, curves in zip(wanted, read, strict=True):
+        found = history_reads.merge(findings[index], curves)
+        result = rows[index][0]
+        updated[index] = (_redecide(result, found, settings), found)
     return updated
 
 
-def _read(train: list[Metric], dev: list[Metric]) -> CurveFindings:
-    return read_curves(
-        [m.value for m in train], [m.value for m in dev],
-        epochs=[m.step for m in train], dev_epochs=[m.step for m in dev],
-    )
+def _redecide(result: Diagnosis, found: CurveFindings, settings: Settings) -> Diagnosis:
+    return decide(result.train, result.dev, result.bias_gap, result.variance_gap,
+                  result.baseline_error, settings.tolerances[result.scale], result.scale, found,
+                  result.reason if result.verdict is Verdict.INSUFFICIENT_DATA else "")
 
 
-def _merge(summary: CurveFindings, read: CurveFindings) -> CurveFindings:
-    """The trainer's summary wins where it has a value: it names the restored epoch."""
-    return CurveFindings(
-        best_epoch=summary.best_epoch if summary.best_epoch is not None else read.best_epoch,
-        last_epoch=summary.last_epoch if summary.last_epoch is not None else read.last_epoch,
-        train_loss_falling=read.train_loss_falling,
-        diverged=summary.diverged or read.diverged,
-    )
+def _baseline(run: RunRecord, scale: Scale, settings: Settings) -> tuple[float | None, str]:
+    """The run's baseline on ``scale`` and where it comes from."""
+    if scale is Scale.LOSS:
+        if settings.baseline_loss is None:
+            return None, "unknown (no baseline loss given)"
+        return settings.baseline_loss, "given"
+    if settings.baseline_error is not None:
+        return settings.baseline_error, "given"
+    logged = run.params.get(BAYES_ERROR_PARAM)
+    if scale is Scale.ERROR_RATE and logged is not None:
+        return float(logged), "Bayes error of the generated data (logged)"
+    return 0.0, "0: no Bayes error known (give --baseline-error)"
 
 
-def _row(run: RunRecord, choice: MetricChoice, result: Diagnosis, found: CurveFindings) -> dict:
+def _size(run: RunRecord, name: str, default: float) -> float:
+    logged = run.params.get(name)
+    return float(logged) if logged is not None else default
+
+
+def _finite(choice: MetricChoice) -> bool:
+    return all(v is not None and math.isfinite(v) for v in (choice.train_error, choice.dev_error))
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _row(result: RunDiagnosis, names: Mapping[str, str], settings: Settings) -> dict:
+    run, found, scale = result.run, result.curves, result.diagnosis.scale
     return {
         "run_id": run.run_id,
         "run_name": run.run_name,
         "experiment_id": run.experiment_id,
-        "metrics": choice.pair.label if choice.pair else "",
-        **result.as_record(),
+        "experiment": names.get(run.experiment_id, ""),
+        "metrics": result.choice.pair.label if result.choice.pair else "",
+        **result.diagnosis.as_record(),
+        "n_train": _size(run, "n_train", settings.n_train),
+        "n_dev": _size(run, "n_dev", settings.n_dev),
+        "baseline_source": _baseline(run, scale, settings)[1],
+        "tolerance": settings.tolerances[scale],
         "best_epoch": found.best_epoch,
         "last_epoch": found.last_epoch,
         "train_loss_falling": found.train_loss_falling,

@@ -1,30 +1,37 @@
-"""The basic recipe for ML as pure functions: train and dev errors in, verdict and next step out.
+"""The basic recipe for ML as pure functions: two gaps in, a verdict and the next step out.
 
 Bias is measured against a baseline (human-level or Bayes error) rather than zero, because no
-model beats the noise in its labels: ``avoidable_bias = train_error - baseline_error``.
-Variance is the gap the model fails to carry over to unseen data:
-``variance = dev_error - train_error``. A gap is *high* when it is strictly greater than
-``tolerance`` (beyond floating-point rounding), an absolute amount in the units of the errors.
+model beats the noise in its labels: ``avoidable_bias = train - baseline``. Variance is what
+the model fails to carry over to unseen data: ``variance = dev - train``. Both are measured on
+one :class:`Scale`, and each has its own tolerance (:data:`DEFAULT_TOLERANCES`):
 
-The default tolerance, :data:`DEFAULT_TOLERANCE` = 0.02, is two percentage points of error
-rate: in the recipe's own examples a 0.5-point gap is left alone and a 2-point gap is acted
-on, and with dev sets of a few hundred examples smaller gaps are mostly sampling noise. For
-regression (errors in loss units) there is no universal scale: pass a tolerance that fits the
-loss.
+* ``error_rate`` (classification error, 1 - accuracy): absolute gaps, tolerance 0.02, two
+  points of error: the recipe's own examples leave a 0.5-point gap alone and act on 2 points.
+* ``unexplained_variance`` (regression: mean squared error over the target's variance,
+  1 - R^2): absolute gaps, tolerance 0.05, a twentieth of the target's variance, so a model
+  with R^2 0.97 on both splits is a good fit.
+* ``loss`` (a loss in the model's own units, which says nothing about how good is possible):
+  relative gaps (``dev / train - 1``, ``train / baseline - 1``), tolerance 0.25. The bias
+  gap needs a baseline loss; without one it is ``unknown``, never ``high``.
 
->>> diagnose_errors(train_error=0.15, dev_error=0.16, baseline_error=0.01).verdict.value
-'high_bias'
->>> diagnose_errors(train_error=0.01, dev_error=0.11).verdict.value
-'high_variance'
+A gap is **high** only when it is above its tolerance (beyond floating-point rounding) *and*
+beyond sampling noise: the lower bound of its confidence interval (see
+:mod:`mlflow_improvenn.diagnosis.intervals`) is above zero. A gap above the tolerance that
+noise could explain is ``within_noise``; where no interval is known (no split sizes, or a
+loss), the tolerance alone decides. The verdict follows the high gaps; with none high, any
+gap ``within_noise`` or ``unknown`` makes it ``inconclusive`` rather than ``good_fit``.
+
+:func:`mlflow_improvenn.diagnosis.gaps.diagnose_errors` measures one run's gaps and judges
+them here; the report measures many runs at once.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 
-DEFAULT_TOLERANCE = 0.02
 #: Gaps within this of a limit count as equal to it, so 0.10 - 0.08 is not above 0.02.
 ROUNDING = 1e-9
 
@@ -36,17 +43,108 @@ class Verdict(str, Enum):
     HIGH_VARIANCE = "high_variance"
     HIGH_BIAS_AND_VARIANCE = "high_bias_and_variance"
     GOOD_FIT = "good_fit"
+    INCONCLUSIVE = "inconclusive"
     INSUFFICIENT_DATA = "insufficient_data"
+
+
+class Scale(str, Enum):
+    """What the train and dev numbers measure."""
+
+    ERROR_RATE = "error_rate"
+    UNEXPLAINED_VARIANCE = "unexplained_variance"
+    LOSS = "loss"
+
+
+DEFAULT_TOLERANCES: Mapping[Scale, float] = {
+    Scale.ERROR_RATE: 0.02,
+    Scale.UNEXPLAINED_VARIANCE: 0.05,
+    Scale.LOSS: 0.25,
+}
+DEFAULT_TOLERANCE = DEFAULT_TOLERANCES[Scale.ERROR_RATE]
+
+
+class GapState(str, Enum):
+    """What one gap says."""
+
+    HIGH = "high"
+    WITHIN_TOLERANCE = "within_tolerance"
+    WITHIN_NOISE = "within_noise"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A measured value and its confidence interval, where the split sizes give one."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class Gap(Estimate):
+    """A gap between two estimates (or an estimate and the baseline), and what it says."""
+
+    state: GapState = GapState.UNKNOWN
+
+
+def judge_gap(value: float | None, low: float | None, tolerance: float) -> GapState:
+    """High only above the tolerance and beyond noise (``low`` > 0; None: not known).
+
+    >>> judge_gap(0.03, -0.01, 0.02).value, judge_gap(0.03, 0.005, 0.02).value
+    ('within_noise', 'high')
+    """
+    if value is None or math.isnan(value):
+        return GapState.UNKNOWN
+    if not exceeds(value, tolerance):
+        return GapState.WITHIN_TOLERANCE
+    if low is not None and not math.isnan(low) and low <= ROUNDING:
+        return GapState.WITHIN_NOISE
+    return GapState.HIGH
+
+
+def verdict_for(bias: GapState, variance: GapState) -> Verdict:
+    """The recipe's verdict from the states of its two gaps."""
+    high_bias, high_variance = bias is GapState.HIGH, variance is GapState.HIGH
+    if high_bias and high_variance:
+        return Verdict.HIGH_BIAS_AND_VARIANCE
+    if high_bias:
+        return Verdict.HIGH_BIAS
+    if high_variance:
+        return Verdict.HIGH_VARIANCE
+    if GapState.WITHIN_NOISE in (bias, variance) or GapState.UNKNOWN in (bias, variance):
+        return Verdict.INCONCLUSIVE
+    return Verdict.GOOD_FIT
+
+
+def classify(
+    avoidable_bias: float, variance: float, tolerance: float = DEFAULT_TOLERANCE
+) -> Verdict:
+    """The verdict for two finite gaps without intervals: high when above ``tolerance``.
+
+    >>> classify(0.02, 0.021, tolerance=0.02).value
+    'high_variance'
+    """
+    return verdict_for(judge_gap(avoidable_bias, None, tolerance),
+                       judge_gap(variance, None, tolerance))
+
+
+def exceeds(value: float, limit: float) -> bool:
+    return value - limit > ROUNDING
 
 
 @dataclass(frozen=True)
 class CurveFindings:
-    """What a person reads off the learning curves; None where the curves were not read."""
+    """What a person reads off the learning curves; None where the curves were not read.
+
+    Epochs count from 1 (the first epoch trained), whatever a tool numbered its steps.
+    """
 
     best_epoch: int | None = None  # where the dev loss (or the dev metric monitored) was best
     last_epoch: int | None = None
     train_loss_falling: bool | None = None
     diverged: bool = False
+    stopped_early: bool = False
 
     @property
     def epochs_past_best(self) -> int | None:
@@ -55,11 +153,22 @@ class CurveFindings:
             return None
         return self.last_epoch - self.best_epoch
 
+    @property
+    def past_its_optimum(self) -> bool:
+        """Stopped early, or went on well after the dev optimum (3 epochs and 10% of the run):
+        training longer would not help such a run."""
+        past = self.epochs_past_best
+        return self.stopped_early or (
+            past is not None and past >= max(3, 0.1 * (self.last_epoch or 0))
+        )
+
     def notes(self) -> list[str]:
         """Short observations, for the report's ``notes`` column."""
         notes = []
         if self.diverged:
             notes.append("diverged (non-finite or rising train loss)")
+        if self.stopped_early:
+            notes.append("stopped early")
         if self.epochs_past_best:
             notes.append(f"dev best at epoch {self.best_epoch} of {self.last_epoch}")
         if self.train_loss_falling:
@@ -71,99 +180,123 @@ class CurveFindings:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """One run's place in the recipe. ``reason`` says what was missing when data fell short."""
+    """One run's place in the recipe, on one scale, with the evidence for it.
 
-    train_error: float | None
-    dev_error: float | None
-    baseline_error: float
-    avoidable_bias: float | None
-    variance: float | None
+    ``train``/``dev`` are the values on ``scale`` with their intervals; ``baseline_error`` is
+    None where unknown. ``reason`` says what was missing when data fell short, or why a gap
+    could not be judged.
+    """
+
+    train: Estimate
+    dev: Estimate
+    baseline_error: float | None
+    bias_gap: Gap
+    variance_gap: Gap
     verdict: Verdict
     recommendation: str
     reason: str = ""
+    scale: Scale = Scale.ERROR_RATE
+
+    @property
+    def train_error(self) -> float | None:
+        return self.train.value
+
+    @property
+    def dev_error(self) -> float | None:
+        return self.dev.value
+
+    @property
+    def avoidable_bias(self) -> float | None:
+        return self.bias_gap.value
+
+    @property
+    def variance(self) -> float | None:
+        return self.variance_gap.value
 
     def as_record(self) -> dict[str, float | str | None]:
         """The fields under their report names (``diagnosis`` for the verdict's value)."""
         return {
-            "train_error": self.train_error,
-            "dev_error": self.dev_error,
+            "scale": self.scale.value,
+            **_columns("train_error", self.train),
+            **_columns("dev_error", self.dev),
             "baseline_error": self.baseline_error,
-            "avoidable_bias": self.avoidable_bias,
-            "variance": self.variance,
+            **_columns("avoidable_bias", self.bias_gap),
+            "bias_gap": self.bias_gap.state.value,
+            **_columns("variance", self.variance_gap),
+            "variance_gap": self.variance_gap.state.value,
             "diagnosis": self.verdict.value,
             "recommendation": self.recommendation,
             "reason": self.reason,
         }
 
 
-def check_settings(baseline_error: float, tolerance: float) -> None:
+def _columns(name: str, estimate: Estimate) -> dict[str, float | None]:
+    return {name: estimate.value, f"{name}_low": estimate.low, f"{name}_high": estimate.high}
+
+
+def check_settings(baseline: float | None, tolerance: float) -> None:
     """Refuse settings that would make every verdict meaningless."""
-    if not (math.isfinite(baseline_error) and baseline_error >= 0):
-        raise ValueError(f"baseline_error must be a finite number >= 0, got {baseline_error!r}")
+    if baseline is not None and not (math.isfinite(baseline) and baseline >= 0):
+        raise ValueError(f"baseline_error must be a finite number >= 0, got {baseline!r}")
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
 
 
-def classify(
-    avoidable_bias: float, variance: float, tolerance: float = DEFAULT_TOLERANCE
-) -> Verdict:
-    """The verdict for two finite gaps: each is high when strictly above ``tolerance``.
-
-    >>> classify(0.02, 0.021, tolerance=0.02).value
-    'high_variance'
-    """
-    high_bias = exceeds(avoidable_bias, tolerance)
-    high_variance = exceeds(variance, tolerance)
-    if high_bias and high_variance:
-        return Verdict.HIGH_BIAS_AND_VARIANCE
-    if high_bias:
-        return Verdict.HIGH_BIAS
-    if high_variance:
-        return Verdict.HIGH_VARIANCE
-    return Verdict.GOOD_FIT
-
-
-def exceeds(value: float, limit: float) -> bool:
-    return value - limit > ROUNDING
-
-
-def diagnose_errors(
-    train_error: float | None,
-    dev_error: float | None,
-    baseline_error: float = 0.0,
-    tolerance: float = DEFAULT_TOLERANCE,
+def decide(
+    train: Estimate,
+    dev: Estimate,
+    bias: Gap,
+    variance: Gap,
+    baseline: float | None,
+    tolerance: float,
+    scale: Scale = Scale.ERROR_RATE,
     curves: CurveFindings | None = None,
     missing: str = "",
 ) -> Diagnosis:
-    """Diagnose one run; ``missing`` (what the caller could not find) forces insufficient_data."""
-    check_settings(baseline_error, tolerance)
+    """Judge one run's measured gaps (states are set here); ``missing`` forces
+    ``insufficient_data``."""
     curves = curves or CurveFindings()
-    reason = missing or _missing_values(train_error, dev_error)
+    reason = missing or missing_values(train.value, dev.value)
     if reason:
-        if not all(math.isfinite(v) for v in (train_error, dev_error) if v is not None):
+        if not all(math.isfinite(v) for v in (train.value, dev.value) if v is not None):
             curves = replace(curves, diverged=True)
         step = recommend(Verdict.INSUFFICIENT_DATA, curves)
         return Diagnosis(
-            train_error, dev_error, baseline_error, None, None, Verdict.INSUFFICIENT_DATA,
-            step if curves.diverged else f"{reason}: {step}", reason,
+            train, dev, baseline, Gap(None), Gap(None), Verdict.INSUFFICIENT_DATA,
+            step if curves.diverged else f"{reason}: {step}", reason, scale,
         )
-    assert train_error is not None and dev_error is not None
-    bias = train_error - baseline_error
-    variance = dev_error - train_error
-    verdict = classify(bias, variance, tolerance)
-    return Diagnosis(
-        train_error, dev_error, baseline_error, bias, variance, verdict, recommend(verdict, curves)
-    )
+    bias = replace(bias, state=judge_gap(bias.value, bias.low, tolerance))
+    variance = replace(variance, state=judge_gap(variance.value, variance.low, tolerance))
+    verdict = verdict_for(bias.state, variance.state)
+    reason, settle = _doubts(bias, variance, scale)
+    step = settle if verdict is Verdict.INCONCLUSIVE else recommend(verdict, curves)
+    return Diagnosis(train, dev, baseline, bias, variance, verdict, step, reason, scale)
 
 
-def _missing_values(train_error: float | None, dev_error: float | None) -> str:
+def missing_values(train: float | None, dev: float | None) -> str:
+    """What keeps two values from being judged (absent, or non-finite); empty when nothing."""
     problems = []
-    for name, value in (("train error", train_error), ("dev error", dev_error)):
+    for name, value in (("train error", train), ("dev error", dev)):
         if value is None:
             problems.append(f"no {name}")
         elif not math.isfinite(value):
             problems.append(f"{name} is {value} (the run diverged)")
     return "; ".join(problems)
+
+
+def _doubts(bias: Gap, variance: Gap, scale: Scale) -> tuple[str, str]:
+    """Why a gap could not be judged, and what would settle it; empty when both were."""
+    reasons, steps = [], []
+    for name, gap, split in (("avoidable bias", bias, "train"), ("variance", variance, "dev")):
+        if gap.state is GapState.WITHIN_NOISE:
+            reasons.append(f"{name} {gap.value:.3g} is above the tolerance but within sampling "
+                           f"noise (interval {gap.low:.3g} to {gap.high:.3g})")
+            steps.append(f"measure on a bigger {split} split before changing the model")
+    if bias.state is GapState.UNKNOWN:
+        what = "a baseline loss (--baseline-loss)" if scale is Scale.LOSS else "a baseline"
+        reasons.append(f"avoidable bias is unknown without {what}")
+        steps.append(f"give {what} or log an error or accuracy metric to judge bias")
+    return "; ".join(reasons), "; ".join(steps)
 
 
 _RECIPE = {
@@ -173,23 +306,28 @@ _RECIPE = {
     Verdict.HIGH_BIAS_AND_VARIANCE: "bias first: bigger network, train longer, better optimizer;"
     " then variance: more data, stronger L2 or dropout",
     Verdict.GOOD_FIT: "good fit: both gaps within tolerance; confirm on the test set",
+    Verdict.INCONCLUSIVE: "no gap is clearly high; measure on bigger splits",
     Verdict.INSUFFICIENT_DATA: "log train and dev metrics (train_error and dev_error, or "
-    "train_loss and dev_loss) to diagnose this run",
+    "train_loss and dev_loss), or name them with --train-metric/--dev-metric",
 }
 
 _DIVERGED = "lower the learning rate or clip gradients (the run diverged)"
 
 
 def recommend(verdict: Verdict, curves: CurveFindings | None = None) -> str:
-    """A one-line next step; curve findings sharpen the recipe where they decide it."""
+    """A one-line next step; curve findings sharpen the recipe where they decide it.
+
+    "Train longer" is advised only while the train loss still falls, and never to a run that
+    stopped early or went well past its dev optimum.
+    """
     curves = curves or CurveFindings()
     step = _RECIPE[verdict]
     if verdict in (Verdict.HIGH_BIAS, Verdict.HIGH_BIAS_AND_VARIANCE):
-        if curves.train_loss_falling:
+        if curves.past_its_optimum or curves.train_loss_falling is False:
+            step = step.replace("train longer, ", "")
+        elif curves.train_loss_falling:
             rest = step.split(": ", 1)[1].replace("train longer, ", "")
             step = f"train longer (train loss still falling), then {rest}"
-        elif curves.train_loss_falling is False:
-            step = step.replace("train longer, ", "")
     elif verdict is Verdict.HIGH_VARIANCE and curves.epochs_past_best:
         step += f" (dev was best at epoch {curves.best_epoch} of {curves.last_epoch})"
     if curves.diverged:

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 import mlflow
 import pandas as pd
 
-from mlflow_improvenn.diagnosis.metric_names import choose_metrics
-from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCE, Diagnosis, diagnose_errors
+from mlflow_improvenn.diagnosis.gaps import diagnose_errors
+from mlflow_improvenn.diagnosis.report import Settings, diagnose_runs
+from mlflow_improvenn.diagnosis.verdicts import Diagnosis
 from mlflow_improvenn.recipe.decisions import Action, RecipePolicy, RunFacts, next_action
 from mlflow_improvenn.runs.parents import log_comparison, log_table, parent_run, train_child
 from mlflow_improvenn.runs.training_run import RunFailed, TrainOutcome, check_config, run_name
+from mlflow_improvenn.tracking.queries import client_for, get_runs
 from mlflow_improvenn.training import data
 from mlflow_improvenn.training.options import TrainConfig
 
@@ -36,17 +38,28 @@ START = "start"
 
 @dataclass(frozen=True)
 class RecipeSettings:
-    """When the loop stops and how it judges a run."""
+    """When the loop stops and how it judges a run: ``baseline_error`` and ``tolerance`` as
+    :func:`~mlflow_improvenn.diagnosis.report.diagnose` takes them (``auto``: the Bayes
+    error the run logged; None: the error-rate scale's default tolerance)."""
 
     max_steps: int = 6
     target_dev_error: float | None = None
-    baseline_error: float = 0.0
-    tolerance: float = DEFAULT_TOLERANCE
+    baseline_error: float | str = "auto"
+    tolerance: float | None = None
     policy: RecipePolicy = field(default_factory=RecipePolicy)
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.target_dev_error is not None and not 0 <= self.target_dev_error <= 1:
+            raise ValueError(
+                f"target_dev_error is an error rate in [0, 1], got {self.target_dev_error}"
+            )
+        self.judged_by()  # refuses bad settings before any run
+
+    def judged_by(self) -> Settings:
+        return Settings.of(self.baseline_error, None, self.tolerance, None, None,
+                           Settings().confidence)
 
 
 @dataclass(frozen=True)
@@ -145,8 +158,7 @@ def _train_step(
     try:
         outcome = train_child(named, tags)
     except RunFailed as error:  # e.g. a non-finite loss: a step the loop undoes
-        failed = diagnose_errors(None, None, settings.baseline_error, settings.tolerance,
-                                 missing=str(error))
+        failed = diagnose_errors(None, None, missing=str(error))
         return RecipeStep(step, config, action, error.run_id, failed, "failed", None)
     return RecipeStep(step, config, action, outcome.run_id, _diagnose(outcome, settings),
                       outcome.stop_reason.value, outcome)
@@ -158,12 +170,11 @@ def _plain_name(config: TrainConfig) -> str:
 
 
 def _diagnose(outcome: TrainOutcome, settings: RecipeSettings) -> Diagnosis:
-    """The diagnosis's own verdict on the run's summary: the restored best weights' errors
-    (losses for regression), chosen as ``improvenn diagnose`` chooses them."""
-    choice = choose_metrics(outcome.summary)
-    return diagnose_errors(
-        choice.train_error, choice.dev_error, settings.baseline_error, settings.tolerance
-    )
+    """The run as ``improvenn diagnose`` reads it: its restored best weights' errors, its
+    logged Bayes error and split sizes, its stop reason."""
+    client = client_for()
+    run = get_runs(client, [outcome.run_id])
+    return diagnose_runs(client, run, settings.judged_by())[0].diagnosis
 
 
 def _facts(step: RecipeStep, rows: int | None) -> RunFacts:
@@ -186,7 +197,8 @@ def _target_met(best: RecipeStep, settings: RecipeSettings) -> bool:
 
 def _why_no_action(best: RecipeStep) -> str:
     verdict = best.diagnosis.verdict.value
-    return verdict if verdict in ("good_fit", "insufficient_data") else "nothing_left_to_try"
+    stops = ("good_fit", "inconclusive", "insufficient_data")
+    return verdict if verdict in stops else "nothing_left_to_try"
 
 
 def _kept_flags(steps: list[RecipeStep]) -> list[bool]:
@@ -207,8 +219,8 @@ def _settings_params(settings: RecipeSettings) -> dict[str, str]:
     return {
         "recipe_max_steps": str(settings.max_steps),
         "recipe_target_dev_error": "none" if target is None else repr(target),
-        "recipe_baseline_error": repr(settings.baseline_error),
-        "recipe_tolerance": repr(settings.tolerance),
+        "recipe_baseline_error": str(settings.baseline_error),
+        "recipe_tolerance": "default" if settings.tolerance is None else repr(settings.tolerance),
     }
 
 

@@ -18,10 +18,10 @@ import pandas as pd
 
 from mlflow_improvenn.diagnosis.bias_variance_map import draw_map
 from mlflow_improvenn.diagnosis.report import diagnose
-from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCE
 from mlflow_improvenn.runs.training_run import TrainOutcome, train
 from mlflow_improvenn.tracking.plots import learning_curves
 from mlflow_improvenn.tracking.store import resolve_experiment
+from mlflow_improvenn.tracking.tracker import TAG_ROLE
 from mlflow_improvenn.training.early_stopping import StopReason
 from mlflow_improvenn.training.options import TrainConfig
 
@@ -40,7 +40,7 @@ def parent_run(
         experiment_id=resolve_experiment(experiment),
         run_name=run_name,
         nested=mlflow.active_run() is not None,
-        tags=dict(tags or {}),
+        tags={**(tags or {}), TAG_ROLE: "parent"},
     )
     try:
         yield run.info.run_id
@@ -67,8 +67,8 @@ def log_comparison(
     outcomes: Mapping[str, TrainOutcome],
     folder: str,
     title: str,
-    baseline_error: float = 0.0,
-    tolerance: float = DEFAULT_TOLERANCE,
+    baseline_error: float | str = "auto",
+    tolerance: float | None = None,
 ) -> pd.DataFrame:
     """Diagnose the children, tag them, and log the table and two figures on the parent.
 
@@ -94,15 +94,17 @@ def write_diagnosis(
     run_ids: list[str],
     folder: Path,
     title: str,
-    baseline_error: float = 0.0,
-    tolerance: float = DEFAULT_TOLERANCE,
+    baseline_error: float | str = "auto",
+    tolerance: float | None = None,
 ) -> pd.DataFrame:
-    """Diagnose and tag the children; write ``diagnosis.csv`` (one row per run, in the order
-    given) and ``bias_variance_map.png`` into ``folder``. Returns the table."""
+    """Diagnose and tag the children (baseline and tolerance as
+    :func:`~mlflow_improvenn.diagnosis.report.diagnose` takes them); write ``diagnosis.csv``
+    (one row per run, in the order given) and ``bias_variance_map.png`` into ``folder``.
+    Returns the table."""
     table = diagnose(run_ids=run_ids, baseline_error=baseline_error, tolerance=tolerance, tag=True)
     table = table.set_index("run_id").loc[run_ids].reset_index()
     table.to_csv(folder / "diagnosis.csv", index=False)
-    draw_map(table, folder / "bias_variance_map.png", tolerance, title=title)
+    draw_map(table, folder / "bias_variance_map.png", title=title)
     return table
 
 

@@ -286,12 +286,17 @@ def _finish(
 
 
 def _evaluate_best(trainer: Trainer, best_epoch: int) -> dict[str, float]:
-    """Loss and error of the restored weights on every split, in eval mode."""
+    """Loss and error (R^2 for regression) of the restored weights on every split, in eval
+    mode. A regression's loss is the mean squared error of the standardized target, so
+    R^2 = 1 - loss / variance of the split's standardized target (scikit-learn's r2_score)."""
     summary: dict[str, float] = {"best_epoch": best_epoch}
     names = {"train": "best_train", "dev": "best_dev", "test": "test"}
     for split, prefix in names.items():
-        loss, error = evaluate(trainer.model, trainer.splits[split], trainer.objective)
+        data = trainer.splits[split]
+        loss, error = evaluate(trainer.model, data, trainer.objective)
         summary[f"{prefix}_loss"] = loss
         if error is not None:
             summary[f"{prefix}_error"] = error
+        elif len(data) > 1:
+            summary[f"{prefix}_r2"] = 1.0 - loss / float(data.y.var(unbiased=False))
     return summary

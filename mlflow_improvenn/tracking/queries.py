@@ -27,19 +27,35 @@ PAGE_SIZE = 10_000
 REMOTE_WORKERS = 16
 LOCAL_WORKERS = 4
 _RUN_IDS_PER_FILTER = 100
+_PARENT_TAG = "mlflow.parentRunId"
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What diagnosis reads from one run: latest metric values, the task and stop reason."""
+    """What diagnosis reads from one run: latest metric values, params and tags."""
 
     run_id: str
     run_name: str
     experiment_id: str
     metrics: dict[str, float] = field(default_factory=dict)
-    task: str | None = None
-    monitor: str | None = None
-    stop_reason: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def task(self) -> str | None:
+        return self.params.get("task_resolved", self.params.get("task"))
+
+    @property
+    def monitor(self) -> str | None:
+        return self.params.get("monitor")
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self.tags.get(TAG_STOP_REASON)
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return self.tags.get(_PARENT_TAG)
 
 
 def client_for(tracking_uri: str | None = None) -> MlflowClient:
@@ -75,6 +91,15 @@ def resolve_experiments(client: MlflowClient, names_or_ids: Iterable[str] | None
             raise ValueError(f"no active experiment named or numbered {name!r}")
         ids.append(experiment_id)
     return list(dict.fromkeys(ids))
+
+
+def experiment_names_by_id(client: MlflowClient, ids: Iterable[str]) -> dict[str, str]:
+    """The names of the experiments ``ids`` (one listing, not a call per experiment)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {e.experiment_id: e.name for e in _active_experiments(client)
+            if e.experiment_id in wanted}
 
 
 def _active_experiments(client: MlflowClient) -> list:
@@ -147,9 +172,8 @@ def _record(run) -> RunRecord:
         run_name=run.info.run_name or "",
         experiment_id=run.info.experiment_id,
         metrics={key: restore_infinity(value) for key, value in run.data.metrics.items()},
-        task=run.data.params.get("task"),
-        monitor=run.data.params.get("monitor"),
-        stop_reason=run.data.tags.get(TAG_STOP_REASON),
+        params=dict(run.data.params),
+        tags=dict(run.data.tags),
     )
 
 

@@ -22,6 +22,8 @@ from mlflow_improvenn.training.options import ConfigError, option_specs, parse_v
 TAG_STOP_REASON = "improvenn.stop_reason"
 #: Why a run was ended by someone else than its own training loop.
 TAG_ERROR = "improvenn.error"
+#: ``parent`` on a run that groups children (a sweep's, the recipe's, a lesson's).
+TAG_ROLE = "improvenn.role"
 RESOLVED_SUFFIX = "_resolved"
 _ENTRY_POINT_TAG = "mlflow.project.entryPoint"  # set by ``mlflow run`` on the runs it launches
 

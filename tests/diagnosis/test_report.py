@@ -5,70 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from io import StringIO
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from mlflow.entities import Metric, Param, RunTag
 
 from mlflow_improvenn import diagnose
-from mlflow_improvenn.cli import main
 from mlflow_improvenn.runs.training_run import train
 from mlflow_improvenn.training.options import TrainConfig
 from tests.conftest import SMALL
-
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def plant(
-    experiment: str,
-    name: str,
-    summary: dict[str, float] | None = None,
-    curves: dict[str, list[float]] | None = None,
-    params: dict[str, str] | None = None,
-    tags: dict[str, str] | None = None,
-) -> str:
-    """A finished run with ``curves`` logged at steps 1, 2, ... and ``summary`` at the end."""
-    client = mlflow.MlflowClient()
-    experiment_id = mlflow.set_experiment(experiment).experiment_id
-    run_id = client.create_run(experiment_id, run_name=name).info.run_id
-    now = int(time.time() * 1000)
-    metrics = [Metric(key, value, now, step)
-               for key, values in (curves or {}).items()
-               for step, value in enumerate(values, start=1)]
-    last = max((len(v) for v in (curves or {}).values()), default=0)
-    metrics += [Metric(key, value, now, last) for key, value in (summary or {}).items()]
-    client.log_batch(
-        run_id, metrics=metrics,
-        params=[Param(k, v) for k, v in (params or {}).items()],
-        tags=[RunTag(k, v) for k, v in (tags or {}).items()],
-    )
-    client.set_terminated(run_id)
-    return run_id
-
-
-def ours(train_error: float, dev_error: float, stop: str = "early_stopping", **extra) -> dict:
-    """The summary our trainer logs, with the given best errors."""
-    return {
-        "summary": {"best_train_error": train_error, "best_dev_error": dev_error,
-                    "best_train_loss": 0.3, "best_dev_loss": 0.4, "best_epoch": 8.0,
-                    "stopped_epoch": 10.0},
-        "params": {"task": "binary"},
-        "tags": {"improvenn.stop_reason": stop},
-    } | extra
-
-
-def by_name(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    return {row.run_name: row for _, row in frame.iterrows()}
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
+from tests.diagnosis.planted import PNG, by_name, invoke, ours, plant
 
 
 def test_runs_made_by_the_trainer(tracking_uri: str) -> None:
@@ -89,12 +37,14 @@ def test_runs_made_by_the_trainer(tracking_uri: str) -> None:
     assert code == 0 and Path("curves.png").read_bytes().startswith(PNG)
 
 
-def test_trainer_regression_run_uses_losses(tracking_uri: str) -> None:
+def test_trainer_regression_run_is_judged_on_r2(tracking_uri: str) -> None:
     config = TrainConfig(**(SMALL | {"dataset": "diabetes", "n_samples": 0, "max_epochs": 3}))
     outcome = train(config, experiment="regression")
-    row = diagnose(["regression"], tolerance=1.0).iloc[0]
-    assert row.metrics == "best_train_loss/best_dev_loss"
-    assert row.train_error == pytest.approx(outcome.summary["best_train_loss"])
+    row = diagnose(["regression"], tolerance={"unexplained_variance": 1.0}).iloc[0]
+    assert row.metrics == "best_train_r2/best_dev_r2" and row.scale == "unexplained_variance"
+    assert row.train_error == pytest.approx(1 - outcome.summary["best_train_r2"])
+    assert outcome.summary["best_train_r2"] == pytest.approx(
+        1 - outcome.summary["best_train_loss"])  # the loss is the standardized target's MSE
 
 
 def test_planted_runs_get_the_verdicts_their_errors_imply(tracking_uri: str) -> None:
@@ -174,11 +124,12 @@ def test_missing_metrics_are_insufficient_data_not_a_crash(tracking_uri: str) ->
     plant("gaps", "percent", summary={"accuracy": 95.0, "val_accuracy": 90.0})
     rows = by_name(diagnose(["gaps"]))
     assert {r.diagnosis for r in rows.values()} == {"insufficient_data"}
-    assert rows["nothing"].reason.startswith("no train/dev metrics (looked for")
-    assert rows["half"].reason == "has train_error but no dev_error"
+    assert rows["nothing"].reason.startswith("no train or dev metric")
+    assert rows["half"].reason.startswith("has train_error but no dev metric")
+    assert "--train-metric/--dev-metric" in rows["half"].reason
     assert "train error is nan" in rows["nan"].reason
     assert "accuracy outside [0, 1]" in rows["percent"].reason
-    assert rows["half"].recommendation.startswith("has train_error but no dev_error: ")
+    assert rows["half"].recommendation.startswith("has train_error but no dev metric")
     code, output = invoke("diagnose", "--experiment", "gaps", "--format", "json")
     assert code == 0 and len(json.loads(output)) == 4
 
@@ -267,12 +218,14 @@ def test_output_formats_and_plot(tracking_uri: str) -> None:
     code, table = invoke("diagnose", "--experiment", "fmt")
     assert code == 0
     header, *lines = table.splitlines()
-    assert header.split()[:6] == ["run", "train", "dev", "bias", "variance", "diagnosis"]
+    assert header.split()[:9] == ["run", "train", "dev", "baseline", "bias", "variance",
+                                  "variance", "CI", "diagnosis"]
     assert any(line.startswith("variance-run") and "high_variance" in line for line in lines)
     code, output = invoke("diagnose", "--experiment", "fmt", "--format", "json")
     records = json.loads(output)
     required = {"run_id", "run_name", "train_error", "dev_error", "baseline_error",
-                "avoidable_bias", "variance", "diagnosis", "recommendation"}
+                "avoidable_bias", "variance", "diagnosis", "recommendation", "scale",
+                "variance_low", "variance_high", "baseline_source", "experiment"}
     assert required <= set(records[0])
     code, output = invoke("diagnose", "--experiment", "fmt", "--format", "csv",
                           "--plot", "map.png")

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlflow_improvenn.diagnosis.curves import read_curves
+from mlflow_improvenn.diagnosis.gaps import diagnose_errors
 from mlflow_improvenn.diagnosis.verdicts import (
     DEFAULT_TOLERANCE,
     ROUNDING,
@@ -16,7 +17,6 @@ from mlflow_improvenn.diagnosis.verdicts import (
     Verdict,
     check_settings,
     classify,
-    diagnose_errors,
     recommend,
 )
 
