@@ -1,8 +1,8 @@
 """What the Bayes error of a generated set costs a run, beside loading that set's data.
 
 For each generated set and each ``--noise`` (in a temporary cache folder), times, in one
-process whose imports are done (the one-off import of ``scipy.stats``, which only a cold
-call needs, is timed on its own first):
+process whose imports are done (the one-off import of torch, which only a cold call needs
+and every training run has made already, is timed on its own first):
 
 - ``load``: ``data.load`` of the set at its default size, what every run on it does anyway;
 - ``cold``: ``bayes_error_estimate`` with nothing cached: the computation and the disk write;
@@ -49,7 +49,7 @@ def main() -> None:
     noises = parser.parse_args().noise
     with tempfile.TemporaryDirectory() as folder:
         os.environ["XDG_CACHE_HOME"] = folder
-        print(f"import scipy.stats (once, cold calls only): {seconds(import_qmc):.3f} s")
+        print(f"import torch (once, cold calls only; a run has it): {seconds(import_torch):.3f} s")
         for dataset in data.GENERATED:  # warm the data set's own imports (scikit-learn)
             data.load(TrainConfig(dataset=dataset))
         print(f"{'set':8} {'load s':>8} {'cold s':>8} {'disk ms':>8} {'warm us':>8} cold/load")
@@ -61,8 +61,8 @@ def main() -> None:
                   f"{median['cold'] / median['load']:9.1f}")
 
 
-def import_qmc() -> None:
-    from scipy.stats import qmc  # noqa: F401
+def import_torch() -> None:
+    import torch  # noqa: F401
 
 
 if __name__ == "__main__":
