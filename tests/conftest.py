@@ -16,6 +16,14 @@ pytest_plugins = ("tests.servers",)  # mlflow_server, postgres_database
 SMALL = dict(dataset="moons", n_samples=200, max_epochs=5, hidden_units=(16,), log_model=False)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep what the library caches (Bayes errors) out of the user's cache folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture(scope="session")
 def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An sqlite store with MLflow's schema in place: creating one takes seconds, copying not."""

@@ -23,6 +23,7 @@ from mlflow_improvenn.tracking import artifacts
 from mlflow_improvenn.tracking.background import LatestFileUploader
 from mlflow_improvenn.tracking.tracker import TAG_STOP_REASON, RunTracker, download_checkpoint
 from mlflow_improvenn.training import checkpoints, data, history
+from mlflow_improvenn.training.bayes_error import bayes_error
 from mlflow_improvenn.training.devices import resolve_device
 from mlflow_improvenn.training.early_stopping import StopReason
 from mlflow_improvenn.training.history import EpochRecord
@@ -195,6 +196,9 @@ def _resolved_params(
         "n_features": splits.n_features,
         "n_classes": splits.n_classes,
     }
+    known = bayes_error(config.dataset, config.noise)
+    if known is not None:  # a generated set: the baseline for avoidable bias
+        derived["bayes_error"] = round(known, 4)  # its standard error is about 1e-4
     return resolved | {k: format_value(v) for k, v in derived.items()}
 
 

@@ -20,6 +20,13 @@ BUNDLED = ("digits", "breast_cancer", "wine", "diabetes")
 DEFAULT_GENERATED_SAMPLES = 1000
 _MAX_CLASSES_FOR_INFERENCE = 20
 _MAX_CATEGORIES = 50
+#: The shapes of the generated sets, shared with the Bayes error computed from them.
+CIRCLES_FACTOR = 0.5
+SPIRAL_ARMS = 3
+SPIRAL_TURN = 4.0  # radians of arm angle per unit of radius
+PETAL_SPAN = 3.12  # radians of flower angle per class
+PETAL_LENGTH = 4.0
+PETAL_FREQUENCY = 4.0
 
 
 class DataError(ConfigError):
@@ -70,7 +77,7 @@ def _load_frame(config: TrainConfig) -> tuple[pd.DataFrame, str, tuple[int, int]
     name = config.dataset
     if name in GENERATED:
         n = config.n_samples or DEFAULT_GENERATED_SAMPLES
-        x, y = _GENERATORS[name](n, config.noise, np.random.default_rng(config.seed))
+        x, y = generate(name, n, config.noise, np.random.default_rng(config.seed))
         frame = pd.DataFrame(x, columns=["x1", "x2"]).assign(y=y)
         return frame, "y", None
     if name in BUNDLED:
@@ -79,6 +86,14 @@ def _load_frame(config: TrainConfig) -> tuple[pd.DataFrame, str, tuple[int, int]
         return _load_file(config), config.target, None
     allowed = ", ".join(GENERATED + BUNDLED + ("csv:PATH", "parquet:PATH"))
     raise DataError("dataset", f"{name!r} is not one of: {allowed}")
+
+
+def generate(
+    name: str, n: int, noise: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points of the generated set ``name`` (one of :data:`GENERATED`): features of shape
+    (n, 2) and integer labels of shape (n,), the classes in equal shares."""
+    return _GENERATORS[name](n, noise, rng)
 
 
 def _load_bundled(name: str, config: TrainConfig) -> tuple[pd.DataFrame, str, tuple | None]:
@@ -237,27 +252,38 @@ def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, 
 def _circles(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import make_circles
 
-    return make_circles(n_samples=n, noise=noise, factor=0.5, random_state=_sklearn_seed(rng))
+    seed = _sklearn_seed(rng)
+    return make_circles(n_samples=n, noise=noise, factor=CIRCLES_FACTOR, random_state=seed)
 
 
 def _spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Three interleaved spiral arms (the CS231n toy set), one class each."""
-    n_classes = 3
-    labels = np.arange(n) % n_classes
-    radius = rng.uniform(0.0, 1.0, n)
-    angle = labels * (2 * np.pi / n_classes) + radius * 4.0 + rng.normal(0.0, noise, n)
-    x = np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1)
-    return x, labels
+    labels = np.arange(n) % SPIRAL_ARMS
+    return spiral_points(labels, rng.uniform(0.0, 1.0, n), rng.normal(0.0, noise, n)), labels
+
+
+def spiral_points(labels: np.ndarray, radius: np.ndarray, angle_noise: np.ndarray) -> np.ndarray:
+    """The spiral's points (n, 2) for labels, radii in [0, 1] and angle noise, each (n,)."""
+    angle = labels * (2 * np.pi / SPIRAL_ARMS) + radius * SPIRAL_TURN + angle_noise
+    return np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1)
 
 
 def _planar(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The "flower" of the deep-learning course: two classes on alternating petals."""
     labels = np.arange(n) % 2
     position = rng.uniform(0.0, 1.0, n)
-    angle = (labels + position) * 3.12 + rng.normal(0.0, noise, n)
-    radius = 4.0 * np.sin(4.0 * angle) + rng.normal(0.0, noise, n)
-    x = np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1)
+    x = planar_points(labels, position, rng.normal(0.0, noise, n), rng.normal(0.0, noise, n))
     return x, labels
+
+
+def planar_points(
+    labels: np.ndarray, position: np.ndarray, angle_noise: np.ndarray, radius_noise: np.ndarray
+) -> np.ndarray:
+    """The flower's points (n, 2) for labels, positions in [0, 1] along the class's span and
+    the noise of angle and radius, each (n,)."""
+    angle = (labels + position) * PETAL_SPAN + angle_noise
+    radius = PETAL_LENGTH * np.sin(PETAL_FREQUENCY * angle) + radius_noise
+    return np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1)
 
 
 def _sklearn_seed(rng: np.random.Generator) -> int:

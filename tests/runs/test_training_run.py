@@ -13,6 +13,7 @@ import torch
 
 from mlflow_improvenn.runs.training_run import RunFailed, run_name, train
 from mlflow_improvenn.training import checkpoints, data
+from mlflow_improvenn.training.bayes_error import bayes_error
 from mlflow_improvenn.training.loop import Objective
 from mlflow_improvenn.training.options import TrainConfig
 from tests.conftest import SMALL
@@ -40,6 +41,8 @@ def test_run_holds_the_schema(tracking_uri: str) -> None:
     for name, value in config.to_params().items():
         assert params[name] == resolved.get(name, value), name
     assert {params[k] for k in ("n_train", "n_dev", "n_test")} == {"120", "40"}
+    known = bayes_error("moons", config.noise)  # logged to 4 decimals
+    assert float(params["bayes_error"]) == pytest.approx(known, abs=5e-5)
     assert int(params["n_parameters"]) == sum(
         p.numel() for p in torch.nn.Linear(2, 16).parameters()
     ) + 17
@@ -138,6 +141,7 @@ def test_cnn_on_digits(tracking_uri: str) -> None:
     outcome = train(TrainConfig(dataset="digits", model="cnn", n_samples=300, max_epochs=3,
                                 hidden_units=(32,), log_model=False))
     assert outcome.summary["test_error"] < 0.9
+    assert "bayes_error" not in fetch(outcome.run_id).data.params  # no generator to ask
 
 
 def test_seeded_cpu_runs_are_identical(tracking_uri: str) -> None:
