@@ -1,6 +1,7 @@
 """How much ``diagnose`` costs beside a bare ``mlflow.search_runs`` over the same runs.
 
-Plants ``--n-runs`` runs shaped like the trainer's (params, a ``--epochs``-long history of
+Plants ``--n-runs`` runs shaped like the trainer's (params, with the split sizes and the
+Bayes error that the noise intervals and the baseline read, a ``--epochs``-long history of
 train/dev loss and error at ``step = epoch``, the end-of-run summary and stop-reason tag) in a
 fresh sqlite store with ``log_batch``, then serves a copy of that store from a local
 ``mlflow server`` on 127.0.0.1 (a free port), so both backends hold the very same runs. On
@@ -66,7 +67,8 @@ def _stop_reason(index: int) -> str:
 
 def _params(index: int) -> list[Param]:
     return [Param("task", "binary"), Param("dropout", str(index % 3 / 10)),
-            Param("weight_decay", str(10.0 ** -(index % 4))), Param("max_epochs", "100")]
+            Param("weight_decay", str(10.0 ** -(index % 4))), Param("max_epochs", "100"),
+            Param("n_train", "600"), Param("n_dev", "200"), Param("bayes_error", "0.0")]
 
 
 def _metrics(index: int, epochs: int) -> list[Metric]:
