@@ -11,7 +11,8 @@ from mlflow_improvenn.lessons.runner import LessonResult
 
 #: Result column to Markdown header; ``epochs_to_target`` only where a lesson has a target.
 _HEADERS = {
-    "variation": "run", "diagnosis": "regime diagnosed", "train_error": "train error",
+    "variation": "run", "diagnosis": "regime diagnosed", "variance_interval": "variance (95% CI)",
+    "train_error": "train error",
     "dev_error": "dev error", "test_error": "test error", "dev_loss": "dev loss",
     "test_loss": "test loss", "best_epoch": "best epoch", "stopped_epoch": "epochs trained",
     "epochs_to_target": "epochs to dev loss target",
@@ -26,12 +27,26 @@ def markdown_table(table: pd.DataFrame) -> str:
     | --- | --- |
     | a | 0.123 |
     """
+    if {"variance", "variance_low", "variance_high"} <= set(table.columns):
+        table = table.assign(variance_interval=[
+            _interval(v, low, high) for v, low, high in
+            zip(table["variance"], table["variance_low"], table["variance_high"], strict=True)
+        ])
     columns = [c for c in _HEADERS if c in table and not table[c].isna().all()]
     lines = ["| " + " | ".join(_HEADERS[c] for c in columns) + " |",
              "| " + " | ".join("---" for _ in columns) + " |"]
     for _, row in table.iterrows():
         lines.append("| " + " | ".join(_cell(row[c]) for c in columns) + " |")
     return "\n".join(lines)
+
+
+def _interval(value: float, low: float, high: float) -> str:
+    """``0.120 [0.051, 0.190]``; the value alone where no interval is known."""
+    if value is None or math.isnan(value):
+        return "-"
+    if math.isnan(low) or math.isnan(high):
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def _cell(value: object) -> str:

@@ -18,7 +18,8 @@ from mlflow_improvenn.lessons.catalog import TAG_LESSON, TAG_VARIATION, Lesson, 
 from mlflow_improvenn.runs.parents import log_comparison, log_table, parent_run, train_child
 
 RESULT_COLUMNS = [
-    "variation", "diagnosis", "train_error", "dev_error", "test_error", "dev_loss",
+    "variation", "diagnosis", "baseline_error", "variance", "variance_low", "variance_high",
+    "train_error", "dev_error", "test_error", "dev_loss",
     "test_loss", "best_epoch", "stopped_epoch", "epochs_to_target", "seconds", "run_id",
 ]
 
@@ -63,13 +64,17 @@ def _results(
     lesson: Lesson, outcomes: Mapping[str, Any], seconds: Mapping[str, float],
     diagnosis: pd.DataFrame,
 ) -> pd.DataFrame:
-    verdicts = dict(zip(diagnosis["run_id"], diagnosis["diagnosis"], strict=True))
+    diagnosed = diagnosis.set_index("run_id")
     rows = []
     for label, outcome in outcomes.items():
-        summary = outcome.summary
+        summary, verdict = outcome.summary, diagnosed.loc[outcome.run_id]
         rows.append({
             "variation": label,
-            "diagnosis": verdicts[outcome.run_id],
+            "diagnosis": verdict["diagnosis"],
+            "baseline_error": verdict["baseline_error"],
+            "variance": verdict["variance"],
+            "variance_low": verdict["variance_low"],
+            "variance_high": verdict["variance_high"],
             "train_error": summary.get("best_train_error"),
             "dev_error": summary.get("best_dev_error"),
             "test_error": summary.get("test_error"),
