@@ -17,6 +17,18 @@ def learning_curves(
     best_epochs: dict[str, int] | None = None,
     title: str = "Learning curves",
 ) -> Path:
+    """Save :func:`curves_figure` of the arguments as a PNG at ``path``."""
+    figure = curves_figure(histories, best_epochs, title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def curves_figure(
+    histories: dict[str, pd.DataFrame],
+    best_epochs: dict[str, int] | None = None,
+    title: str = "Learning curves",
+) -> Figure:
     """Draw train/dev loss (and error, when logged) per epoch, the LR on its own axis.
 
     ``histories`` maps a label to a frame with the columns of ``history.csv``; several
@@ -52,9 +64,7 @@ def learning_curves(
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small", loc="upper right")  # "best" searches: slow
     axes[0].set_title(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return figure
 
 
 def new_figure(size: tuple[float, float], layout: str | None = "constrained") -> Figure:
