@@ -10,7 +10,10 @@ Two figures, drawn from real training histories (trained once, before any timing
 ``learning_curves`` of this tree and the one in ``mlflow_improvenn/tracking/plots.py`` at
 ``--against`` (loaded from git into this process) draw each figure in turn, interleaved,
 after one warm-up each; prints the median and minimum of ``--repeats`` timings and the
-ratio of the medians. Not a test. Run from the repository root.
+ratio of the medians. This tree's drawer is timed twice: as every call after the first in
+a process draws (into the figure the previous call left: a sweep, lesson or recipe trains
+many runs in one process), and as a process's first call does (``first call``: a new
+figure, as for ``improvenn train``). Not a test. Run from the repository root.
 
 Usage: ``python benchmarks/bench_plots.py [--against 5f2d360] [--repeats 9]``
 """
@@ -75,6 +78,13 @@ def load_revision(revision: str) -> Callable[..., Path]:
     return module.learning_curves
 
 
+def first_call(*args: object, **kwargs: object) -> Path:
+    """This tree's ``learning_curves`` as the first call of a process makes it: without a
+    figure left by an earlier call to draw into (a process that trains one run)."""
+    vars(plots._REUSED).clear()
+    return plots.learning_curves(*args, **kwargs)
+
+
 def time_draw(draw: Callable[..., Path], figure: Figure, path: Path) -> float:
     start = time.perf_counter()
     draw(figure.histories, path, best_epochs=figure.best_epochs, title=figure.title)
@@ -87,7 +97,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--keep", type=Path, help="folder to leave the PNGs in, to look at")
     args = parser.parse_args()
-    draws = {args.against: load_revision(args.against), "this tree": plots.learning_curves}
+    draws = {args.against: load_revision(args.against), "this tree": plots.learning_curves,
+             "first call": first_call}
     out = args.keep or Path(tempfile.mkdtemp(prefix="bench-plots-"))
     print(f"load average {os.getloadavg()[0]:.2f}; medians of {args.repeats}, in ms")
     print(f"{'figure':<20} {'drawer':<12} {'median':>8} {'min':>8} {'ratio':>7}")

@@ -49,7 +49,7 @@ def map_figure(
 
     Runs without finite gaps (insufficient data) cannot be placed; the title counts them.
     """
-    from mlflow_improvenn.tracking.plots import new_figure
+    from mlflow_improvenn.tracking.figures import PAD, new_figure, wrapped
 
     gaps = frame[["avoidable_bias", "variance"]].astype(float)
     placed = frame[np.isfinite(gaps).all(axis=1)]
@@ -75,8 +75,10 @@ def map_figure(
     axis.set_xlabel("avoidable bias = train error - baseline error")
     axis.set_ylabel("variance = dev error - train error")
     skipped = len(frame) - len(placed)
-    suffix = f" ({skipped} run(s) with insufficient data not shown)" if skipped else ""
-    axis.set_title(f"{title}, tolerance {tolerance:g}{suffix}", fontsize="medium")
+    suffix = f"; {skipped} run(s) with insufficient data not shown" if skipped else ""
+    heading = figure.suptitle("", fontsize="medium")  # centred on the figure, wrapped to it
+    heading.set_text(wrapped(f"{title} (tolerance {tolerance:g}{suffix})", heading,
+                             figure.canvas.get_renderer(), figure.bbox.width - 2 * PAD))
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     axis.grid(alpha=0.3, zorder=1)
     return figure
