@@ -130,3 +130,8 @@ def test_learning_curves_writes_a_png(pool: dict[str, Trained], tmp_path: Path) 
     history, best = pool["step"]
     path = learning_curves({"run": history}, tmp_path / "plots" / "curves.png", {"run": best})
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_no_histories_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="histories is empty"):
+        curves_figure({})
