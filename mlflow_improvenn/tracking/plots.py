@@ -82,6 +82,7 @@ def run_colors(count: int) -> list[str]:
 
 
 def _kinds(histories: dict[str, pd.DataFrame]) -> list[str]:
+    """The curves above the LR: the loss, and the error when any run is a classifier."""
     if not histories:
         raise ValueError("no learning curves to draw: histories is empty")
     return ["loss", "error"] if any("dev_error" in h for h in histories.values()) else ["loss"]
@@ -93,6 +94,7 @@ def _draw(
     best_epochs: dict[str, int] | None,
     title: str,
 ) -> Figure:
+    """Draw into ``figure``'s empty panels (see :func:`curves_figure`) and lay it out."""
     kinds = _kinds(histories)
     axes = figure.axes
     colors = run_colors(len(histories))
