@@ -8,11 +8,15 @@ regularization helps; the good-fit corner is the square of side ``tolerance``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCE
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _REGIONS = (  # verdict, color, x-side, y-side (True: beyond the tolerance)
     ("good_fit", "#d8f0d8", False, False),
@@ -29,11 +33,23 @@ def draw_map(
     tolerance: float = DEFAULT_TOLERANCE,
     title: str = "Bias-variance map",
 ) -> Path:
-    """Save the map of ``frame`` (a :func:`~mlflow_improvenn.diagnosis.report.diagnose` result).
+    """Save :func:`map_figure` of the arguments as a PNG at ``path``."""
+    figure = map_figure(frame, tolerance, title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def map_figure(
+    frame: pd.DataFrame,
+    tolerance: float = DEFAULT_TOLERANCE,
+    title: str = "Bias-variance map",
+) -> Figure:
+    """The map of ``frame`` (a :func:`~mlflow_improvenn.diagnosis.report.diagnose` result).
 
     Runs without finite gaps (insufficient data) cannot be placed; the title counts them.
     """
-    from mlflow_improvenn.tracking.plots import new_figure
+    from mlflow_improvenn.tracking.figures import PAD, new_figure, wrapped
 
     gaps = frame[["avoidable_bias", "variance"]].astype(float)
     placed = frame[np.isfinite(gaps).all(axis=1)]
@@ -59,13 +75,13 @@ def draw_map(
     axis.set_xlabel("avoidable bias = train error - baseline error")
     axis.set_ylabel("variance = dev error - train error")
     skipped = len(frame) - len(placed)
-    suffix = f" ({skipped} run(s) with insufficient data not shown)" if skipped else ""
-    axis.set_title(f"{title}, tolerance {tolerance:g}{suffix}", fontsize="medium")
+    suffix = f"; {skipped} run(s) with insufficient data not shown" if skipped else ""
+    heading = figure.suptitle("", fontsize="medium")  # centred on the figure, wrapped to it
+    heading.set_text(wrapped(f"{title} (tolerance {tolerance:g}{suffix})", heading,
+                             figure.canvas.get_renderer(), figure.bbox.width - 2 * PAD))
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     axis.grid(alpha=0.3, zorder=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return figure
 
 
 def _limits(placed: pd.DataFrame, tolerance: float) -> tuple[tuple[float, float], ...]:
