@@ -2,7 +2,8 @@
 
 One picture answers "which of my runs should I fix first, and how": the further right a run,
 the more a bigger or longer-trained network helps; the higher, the more data or
-regularization helps; the good-fit corner is the square of side ``tolerance``.
+regularization helps; the good-fit corner is the square of side ``tolerance``. A run whose
+error bars cross into the good-fit corner is one the splits cannot tell apart from a good fit.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCE
+from mlflow_improvenn.diagnosis.verdicts import DEFAULT_TOLERANCES, Scale
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 _REGIONS = (  # verdict, color, x-side, y-side (True: beyond the tolerance)
@@ -24,74 +26,146 @@ _REGIONS = (  # verdict, color, x-side, y-side (True: beyond the tolerance)
     ("high_variance", "#d8e4f8", False, True),
     ("high_bias_and_variance", "#f4d0d8", True, True),
 )
+_AXIS_LABELS = {
+    Scale.ERROR_RATE: ("avoidable bias = train error - baseline error",
+                       "variance = dev error - train error"),
+    Scale.UNEXPLAINED_VARIANCE: ("avoidable bias = train (1 - R²) - baseline",
+                                 "variance = dev (1 - R²) - train (1 - R²)"),
+    Scale.LOSS: ("avoidable bias = train loss / baseline loss - 1",
+                 "variance = dev loss / train loss - 1"),
+}
 _MAX_LABELS = 30
 
 
-def draw_map(
-    frame: pd.DataFrame,
-    path: Path,
-    tolerance: float = DEFAULT_TOLERANCE,
-    title: str = "Bias-variance map",
-) -> Path:
+def draw_map(frame: pd.DataFrame, path: Path, title: str = "Bias-variance map") -> Path:
     """Save :func:`map_figure` of the arguments as a PNG at ``path``."""
-    figure = map_figure(frame, tolerance, title)
+    figure = map_figure(frame, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     return path
 
 
-def map_figure(
-    frame: pd.DataFrame,
-    tolerance: float = DEFAULT_TOLERANCE,
-    title: str = "Bias-variance map",
-) -> Figure:
+def map_figure(frame: pd.DataFrame, title: str = "Bias-variance map") -> Figure:
     """The map of ``frame`` (a :func:`~mlflow_improvenn.diagnosis.report.diagnose` result).
 
-    Runs without finite gaps (insufficient data) cannot be placed; the title counts them.
+    One panel per scale (error rates, unexplained variance, losses are never on one pair of
+    axes), each shaded by its own tolerance (the frame's ``tolerance`` column). A run's
+    interval bounds, where known, are drawn as error bars; an ``inconclusive`` run is a
+    hollow point. Runs without both gaps (insufficient data, or a loss without a baseline)
+    cannot be placed; the title counts them.
     """
     from mlflow_improvenn.tracking.figures import PAD, new_figure, wrapped
 
+    panels = _panels(frame)
+    figure = new_figure((9, 6 if len(panels) < 2 else 4.2 * len(panels)))
+    axes = figure.subplots(max(1, len(panels)), 1, squeeze=False)[:, 0]
+    for axis, (scale, tolerance, rows) in zip(axes, panels or [_EMPTY], strict=True):
+        _draw_panel(axis, rows, scale, tolerance, several=len(panels) > 1)
+    skipped = len(frame) - sum(len(rows) for _, _, rows in panels)
+    suffix = f" ({skipped} run(s) without both gaps not shown)" if skipped else ""
+    heading = figure.suptitle("", fontsize="medium")  # centred on the figure, wrapped to it
+    heading.set_text(wrapped(f"{title}{suffix}", heading, figure.canvas.get_renderer(),
+                             figure.bbox.width - 2 * PAD))
+    axes[0].legend(handles=_legend_handles(axes[0]), loc="upper left",
+                   bbox_to_anchor=(1.01, 1), fontsize="small")
+    return figure
+
+
+_EMPTY = (Scale.ERROR_RATE, DEFAULT_TOLERANCES[Scale.ERROR_RATE], pd.DataFrame(
+    columns=["run_id", "run_name", "avoidable_bias", "variance"]))
+
+
+def _panels(frame: pd.DataFrame) -> list[tuple[Scale, float, pd.DataFrame]]:
+    """(scale, tolerance, placeable rows) for each scale present, in the scales' order."""
     gaps = frame[["avoidable_bias", "variance"]].astype(float)
     placed = frame[np.isfinite(gaps).all(axis=1)]
-    (x_low, x_high), (y_low, y_high) = _limits(placed, tolerance)
-    figure = new_figure((9, 6))
-    axis = figure.subplots()
+    scales = placed["scale"] if "scale" in placed else pd.Series(Scale.ERROR_RATE.value,
+                                                                  index=placed.index)
+    panels = []
+    for scale in Scale:
+        rows = placed[scales == scale.value]
+        if len(rows):
+            tolerance = (float(rows["tolerance"].iloc[0]) if "tolerance" in rows
+                         else DEFAULT_TOLERANCES[scale])
+            panels.append((scale, tolerance, rows))
+    return panels
+
+
+def _draw_panel(axis: Axes, rows: pd.DataFrame, scale: Scale, tolerance: float,
+                several: bool) -> None:
+    (x_low, x_high), (y_low, y_high) = _limits(rows, tolerance)
     for verdict, color, right, up in _REGIONS:
         axis.fill_between(
             [tolerance, x_high] if right else [x_low, tolerance],
             tolerance if up else y_low, y_high if up else tolerance,
             color=color, label=verdict, zorder=0,
         )
-    axis.scatter(placed["avoidable_bias"], placed["variance"], color="black", s=20, zorder=2)
-    if len(placed) <= _MAX_LABELS:
+    _points(axis, rows)
+    if len(rows) <= _MAX_LABELS:
         middle = (x_low + x_high) / 2
-        for row in placed.itertuples():
+        for row in rows.itertuples():
             left = row.avoidable_bias > middle  # label towards the centre, so it stays inside
             axis.annotate(row.run_name or row.run_id[:8], (row.avoidable_bias, row.variance),
                           textcoords="offset points", xytext=(-4 if left else 4, 4),
                           ha="right" if left else "left", fontsize="small")
     axis.set_xlim(x_low, x_high)
     axis.set_ylim(y_low, y_high)
-    axis.set_xlabel("avoidable bias = train error - baseline error")
-    axis.set_ylabel("variance = dev error - train error")
-    skipped = len(frame) - len(placed)
-    suffix = f"; {skipped} run(s) with insufficient data not shown" if skipped else ""
-    heading = figure.suptitle("", fontsize="medium")  # centred on the figure, wrapped to it
-    heading.set_text(wrapped(f"{title} (tolerance {tolerance:g}{suffix})", heading,
-                             figure.canvas.get_renderer(), figure.bbox.width - 2 * PAD))
-    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    x_label, y_label = _AXIS_LABELS[scale]
+    axis.set_xlabel(x_label)
+    axis.set_ylabel(y_label)
+    if several:
+        axis.set_title(f"{scale.value.replace('_', ' ')} (tolerance {tolerance:g})",
+                       fontsize="small")
+    else:
+        axis.set_title(f"tolerance {tolerance:g}", fontsize="small")
     axis.grid(alpha=0.3, zorder=1)
-    return figure
+
+
+def _points(axis: Axes, rows: pd.DataFrame) -> None:
+    """Decided runs filled, inconclusive ones hollow, each with its interval as error bars."""
+    inconclusive = (rows["diagnosis"] == "inconclusive") if "diagnosis" in rows else (
+        pd.Series(False, index=rows.index))
+    for hollow, label in ((False, "run"), (True, "inconclusive run")):
+        part = rows[inconclusive == hollow]
+        if not len(part):
+            continue
+        axis.errorbar(
+            part["avoidable_bias"], part["variance"],
+            xerr=_bars(part, "avoidable_bias"), yerr=_bars(part, "variance"),
+            fmt="o", markersize=5, color="black", mfc="white" if hollow else "black",
+            ecolor="#555555", elinewidth=0.8, capsize=2, zorder=2, label=label,
+        )
+
+
+def _bars(rows: pd.DataFrame, column: str) -> np.ndarray | None:
+    """Distances to the interval's ends, 0 where no interval is known; None without any."""
+    low, high = f"{column}_low", f"{column}_high"
+    if low not in rows or rows[low].isna().all():
+        return None
+    value = rows[column].astype(float)
+    below = (value - rows[low].astype(float)).fillna(0).clip(lower=0)
+    above = (rows[high].astype(float) - value).fillna(0).clip(lower=0)
+    return np.vstack([below.to_numpy(), above.to_numpy()])
+
+
+def _legend_handles(axis: Axes) -> list:
+    handles, labels = axis.get_legend_handles_labels()
+    return [handle for handle, _ in sorted(zip(handles, labels, strict=True),
+                                           key=lambda pair: pair[1] in ("run",
+                                                                        "inconclusive run"))]
 
 
 def _limits(placed: pd.DataFrame, tolerance: float) -> tuple[tuple[float, float], ...]:
-    """Axes that show every run and at least twice the tolerance on each side of zero."""
+    """Axes that show every run and its interval, and at least twice the tolerance on each
+    side of zero."""
     span = max(2 * tolerance, 0.05)
     limits = []
     for column in ("avoidable_bias", "variance"):
         values = placed[column].astype(float)
-        low = min(-span / 2, values.min() if len(values) else 0.0)
-        high = max(span, values.max() if len(values) else 0.0)
+        ends = [values] + [placed[f"{column}{end}"].astype(float) for end in ("_low", "_high")
+                           if f"{column}{end}" in placed]
+        low = min([-span / 2] + [float(v.min()) for v in ends if v.notna().any()])
+        high = max([span] + [float(v.max()) for v in ends if v.notna().any()])
         margin = 0.08 * (high - low)
         limits.append((low - margin, high + margin))
     return tuple(limits)

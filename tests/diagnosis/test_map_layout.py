@@ -28,7 +28,7 @@ README_RUNS = pd.DataFrame({
 
 @pytest.mark.parametrize("title", ["Bias-variance map", LESSONS["dropout"].question])
 def test_the_map_hides_nothing(title: str) -> None:
-    figure = map_figure(README_RUNS, 0.02, title)
+    figure = map_figure(README_RUNS, title)
     assert layout_problems(figure, title) == []
 
 
@@ -39,3 +39,37 @@ def test_one_run_hides_nothing() -> None:
 def test_draw_map_writes_a_png(tmp_path: Path) -> None:
     path = draw_map(README_RUNS, tmp_path / "map" / "map.png")
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+MIXED = pd.DataFrame({
+    "run_id": ["a" * 32, "b" * 32, "c" * 32, "d" * 32],
+    "run_name": ["keras-fit", "lightning-over", "hf-loss-only", "regression"],
+    "scale": ["error_rate", "error_rate", "loss", "unexplained_variance"],
+    "tolerance": [0.02, 0.02, 0.25, 0.05],
+    "diagnosis": ["inconclusive", "high_variance", "high_variance", "good_fit"],
+    "avoidable_bias": [0.01, -0.02, 0.4, 0.03],
+    "avoidable_bias_low": [-0.01, -0.03, math.nan, 0.02],
+    "avoidable_bias_high": [0.03, -0.01, math.nan, 0.04],
+    "variance": [0.03, 0.15, 2.0, 0.01],
+    "variance_low": [-0.01, 0.09, math.nan, -0.01],
+    "variance_high": [0.07, 0.21, math.nan, 0.03],
+})
+
+
+def test_scales_never_share_axes() -> None:
+    """Error rates, unexplained variance and relative loss gaps get a panel each, each shaded
+    by its own tolerance, with the intervals as error bars."""
+    figure = map_figure(MIXED, "Several tools")
+    panels = [axis for axis in figure.axes if axis.get_xlabel()]
+    assert [axis.get_xlabel().split("=")[1].strip() for axis in panels] == [
+        "train error - baseline error", "train (1 - R²) - baseline",
+        "train loss / baseline loss - 1",
+    ]
+    assert [axis.get_title() for axis in panels] == [
+        "error rate (tolerance 0.02)", "unexplained variance (tolerance 0.05)",
+        "loss (tolerance 0.25)",
+    ]
+    error_rate = panels[0]
+    bars = [c for c in error_rate.collections if c.__class__.__name__ == "LineCollection"]
+    assert bars, "intervals are drawn as error bars"
+    assert layout_problems(figure, "Several tools") == []
