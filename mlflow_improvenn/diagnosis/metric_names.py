@@ -20,7 +20,8 @@ epoch-level train metrics before per-step ones.
 
 Hugging Face's ``Trainer`` logs ``train_loss`` once at the end as the mean over all of
 training (beside ``train_runtime``); that is not the model's last train loss, so such a
-``train_loss`` is not used.
+``train_loss`` pairs with ``eval_loss`` only when nothing else does: exactly after one
+epoch, as an upper bound of the last epoch's loss after more.
 
 >>> choice = choose_metrics({"accuracy": 0.9, "val_accuracy": 0.8, "loss": 0.3, "val_loss": 0.5})
 >>> choice.pair.label, round(choice.dev_error, 6)
@@ -53,6 +54,7 @@ _SUMMARY_PREFIX = "best_"
 _SKLEARN_TRAIN_PREFIX = "training_"
 _SKLEARN_COUNTER = re.compile(r"-\d+$")
 _HF_SUMMARY_MARKER = "train_runtime"
+_HF_TRAIN_MEAN, _HF_DEV_LOSS = "train_loss", "eval_loss"
 _KIND_ORDER: dict[Kind, int] = {"error": 0, "accuracy": 0, "r2": 1, "loss": 2}
 _LOSS_WORDS = ("loss", "mse", "mae", "rmse", "squared_error", "absolute_error", "nll", "entropy")
 
@@ -67,6 +69,7 @@ class MetricName:
     level: str = "epoch"
     summary: bool = False  # our trainer's best_* metrics
     prefixed: bool = False  # the split was named (``train_loss``), not implied (``loss``)
+    suffixed: bool = False  # the level was named (``train_acc_epoch``), not implied
 
 
 def parse(key: str) -> MetricName:
@@ -79,15 +82,15 @@ def parse(key: str) -> MetricName:
     name, summary = key, key.startswith(_SUMMARY_PREFIX)
     if summary:
         name = name[len(_SUMMARY_PREFIX):]
-    level = "epoch"
+    level, suffixed = "epoch", False
     for suffix, suffix_level in _LEVEL_SUFFIXES.items():
         if name.endswith(suffix) and len(name) > len(suffix):
-            name, level = name[: -len(suffix)], suffix_level
+            name, level, suffixed = name[: -len(suffix)], suffix_level, True
             break
     for prefix, split in _SPLIT_PREFIXES:
         if name.startswith(prefix) and len(name) > len(prefix):
-            return MetricName(key, split, name[len(prefix):], level, summary, prefixed=True)
-    return MetricName(key, "train", name, level, summary)
+            return MetricName(key, split, name[len(prefix):], level, summary, True, suffixed)
+    return MetricName(key, "train", name, level, summary, suffixed=suffixed)
 
 
 def stem_kind(stem: str) -> Kind:
@@ -116,13 +119,16 @@ class MetricPair:
     """A train metric and its dev counterpart, and what kind of number they hold.
 
     ``per_step``: the train metric is logged per batch, so its latest value is one batch's;
-    its epoch-level value has to be read from its history.
+    its epoch-level value has to be read from its history. ``train_upper_bound``: the train
+    value is a mean over several epochs of a falling loss (Hugging Face's ``train_loss``),
+    so it bounds the last epoch's from above.
     """
 
     train: str
     dev: str
     kind: Kind
     per_step: bool = False
+    train_upper_bound: bool = False
 
     @property
     def label(self) -> str:
@@ -156,12 +162,20 @@ class MetricChoice:
         return self.pair.scale() if self.pair else Scale.ERROR_RATE
 
 
-def candidate_pairs(keys: Iterable[str], task: str | None = None) -> list[MetricPair]:
-    """Every train/dev pair the rules find among ``keys``, the preferred first."""
-    names = [parse(key) for key in keys]
-    hugging_face = any(n.key == _HF_SUMMARY_MARKER for n in names)
-    train_side = [n for n in names if n.split == "train" and n.level in ("epoch", "step")
-                  and not (hugging_face and n.key == "train_loss")]
+def candidate_pairs(
+    metrics: Mapping[str, float] | Iterable[str], task: str | None = None
+) -> list[MetricPair]:
+    """Every train/dev pair the rules find among the run's metric names, the preferred first.
+
+    Hugging Face's end-of-training ``train_loss`` comes last, as the mean of all its epochs:
+    exact after one epoch (the latest ``epoch`` metric says how many), an upper bound after
+    more.
+    """
+    values = metrics if isinstance(metrics, Mapping) else dict.fromkeys(metrics, math.nan)
+    names = [parse(key) for key in values]
+    hugging_face = _HF_SUMMARY_MARKER in values
+    train_side = [n for n in names if n.split == "train"
+                  and not (hugging_face and n.key == _HF_TRAIN_MEAN)]
     ranked = []
     for train in train_side:
         kind = stem_kind(train.stem)
@@ -169,10 +183,26 @@ def candidate_pairs(keys: Iterable[str], task: str | None = None) -> list[Metric
             continue
         for dev in _dev_partners(train, names):
             rank = (not train.summary, _KIND_ORDER[kind], dev.split == "test",
-                    train.level == "step", not train.prefixed)
+                    train.level == "step", not (train.suffixed or train.summary),
+                    not train.prefixed)
             ranked.append((rank, MetricPair(train.key, dev.key, kind, train.level == "step")))
     ranked.sort(key=lambda item: item[0])
-    return list(dict.fromkeys(pair for _, pair in ranked))
+    pairs = list(dict.fromkeys(pair for _, pair in ranked))
+    if hugging_face and _HF_TRAIN_MEAN in values and _HF_DEV_LOSS in values:
+        epochs = values.get("epoch", math.nan)
+        pairs.append(MetricPair(_HF_TRAIN_MEAN, _HF_DEV_LOSS, "loss",
+                                train_upper_bound=not epochs <= 1))
+    return pairs
+
+
+def dev_error_metric(metrics: Mapping[str, float]) -> str | None:
+    """A dev-side accuracy or error metric, for judging a run whose pair is a loss pair: a dev
+    error at the Bayes error leaves nothing to gain, whatever the losses say."""
+    for name in map(parse, metrics):
+        if name.split == "dev" and stem_kind(name.stem) in ("accuracy", "error") \
+                and name.level == "epoch":
+            return name.key
+    return None
 
 
 def _dev_partners(train: MetricName, names: list[MetricName]) -> list[MetricName]:

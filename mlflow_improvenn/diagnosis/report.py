@@ -32,7 +32,9 @@ from mlflow_improvenn.diagnosis.gaps import Measured, measure
 from mlflow_improvenn.diagnosis.metric_names import (
     MetricChoice,
     MetricPair,
+    as_error,
     choose_metrics,
+    dev_error_metric,
     pair_from_names,
 )
 from mlflow_improvenn.diagnosis.verdicts import (
@@ -200,11 +202,18 @@ def diagnose_runs(
     if curves:
         choices = history_reads.epoch_values(histories, runs, choices)
     findings = [history_reads.summary_curves(run) for run in runs]
-    rows = _judge(runs, choices, findings, settings)
-    if curves:
-        rows = _sharpen(histories, runs, findings, rows, settings)
-    return [RunDiagnosis(run, choice, found, result)
-            for run, choice, (result, found) in zip(runs, choices, rows, strict=True)]
+    measured = _measure(runs, choices, settings)
+    results = [_decide(run, choice, measured.get(i), found, settings)
+               for i, (run, choice, found) in enumerate(zip(runs, choices, findings, strict=True))]
+    if curves:  # read the loss curves where they change the advice, and decide again
+        wanted = [i for i, run in enumerate(runs)
+                  if history_reads.curves_change_advice(run, results[i].verdict)]
+        read = history_reads.read_loss_curves(histories, [runs[i] for i in wanted])
+        for index, found in zip(wanted, read, strict=True):
+            findings[index] = history_reads.merge(findings[index], found)
+            results[index] = _decide(runs[index], choices[index], measured.get(index),
+                                     findings[index], settings)
+    return [RunDiagnosis(*row) for row in zip(runs, choices, findings, results, strict=True)]
 
 
 def training_runs(runs: list[RunRecord]) -> list[RunRecord]:
@@ -227,11 +236,10 @@ def tag_runs(frame: pd.DataFrame, tracking_uri: str | None = None) -> None:
     write_tags(client_for(tracking_uri), tags)
 
 
-def _judge(
-    runs: list[RunRecord], choices: list[MetricChoice], findings: list[CurveFindings],
-    settings: Settings,
-) -> list[tuple[Diagnosis, CurveFindings]]:
-    """Measure every run (one vectorized pass per scale), then decide each."""
+def _measure(
+    runs: list[RunRecord], choices: list[MetricChoice], settings: Settings
+) -> dict[int, Measured]:
+    """Every run with two finite values, measured in one vectorized pass per scale."""
     measured: dict[int, Measured] = {}
     by_scale: dict[Scale, list[int]] = {}
     for index, choice in enumerate(choices):
@@ -247,10 +255,7 @@ def _judge(
             settings.confidence,
         )
         measured |= dict(zip(indices, rows, strict=True))
-    return [
-        (_decide(run, choice, measured.get(index), found, settings), found)
-        for index, (run, choice, found) in enumerate(zip(runs, choices, findings, strict=True))
-    ]
+    return measured
 
 
 def _decide(run: RunRecord, choice: MetricChoice, measured: Measured | None,
@@ -262,31 +267,18 @@ def _decide(run: RunRecord, choice: MetricChoice, measured: Measured | None,
         return decide(Estimate(choice.train_error), Estimate(choice.dev_error), Gap(None),
                       Gap(None), baseline, tolerance, scale, found, choice.missing)
     return decide(measured.train, measured.dev, measured.bias, measured.variance, baseline,
-                  tolerance, scale, found)
+                  tolerance, scale, found, train_upper_bound=choice.pair.train_upper_bound,
+                  total=_total_gap(run, scale, settings))
 
 
-def _sharpen(
-    histories: history_reads.Histories, runs: list[RunRecord], findings: list[CurveFindings],
-    rows: list[tuple[Diagnosis, CurveFindings]], settings: Settings,
-) -> list[tuple[Diagnosis, CurveFindings]]:
-    """Read the loss curves of the runs whose advice they change, and decide those again."""
-    wanted = [
-        index for index, (run, (result, _)) in enumerate(zip(runs, rows, strict=True))
-        if history_reads.curves_change_advice(run, result.verdict)
-    ]
-    read = history_reads.read_loss_curves(histories, [runs[i] for i in wanted])
-    updated = list(rows)
-    for index, curves in zip(wanted, read, strict=True):
-        found = history_reads.merge(findings[index], curves)
-        result = rows[index][0]
-        updated[index] = (_redecide(result, found, settings), found)
-    return updated
-
-
-def _redecide(result: Diagnosis, found: CurveFindings, settings: Settings) -> Diagnosis:
-    return decide(result.train, result.dev, result.bias_gap, result.variance_gap,
-                  result.baseline_error, settings.tolerances[result.scale], result.scale, found,
-                  result.reason if result.verdict is Verdict.INSUFFICIENT_DATA else "")
+def _total_gap(run: RunRecord, scale: Scale, settings: Settings) -> Gap | None:
+    """For a run judged on its losses: its dev error minus the Bayes error, where it logged a
+    dev error and the baseline is known (see :func:`~.verdicts.verdict_for`)."""
+    key = dev_error_metric(run.metrics) if scale is Scale.LOSS else None
+    baseline, source = _baseline(run, Scale.ERROR_RATE, settings)
+    if key is None or source.startswith("0:") or not math.isfinite(run.metrics[key]):
+        return None
+    return Gap(as_error(key, run.metrics[key]) - baseline)
 
 
 def _baseline(run: RunRecord, scale: Scale, settings: Settings) -> tuple[float | None, str]:

@@ -103,8 +103,14 @@ def judge_gap(value: float | None, low: float | None, tolerance: float) -> GapSt
     return GapState.HIGH
 
 
-def verdict_for(bias: GapState, variance: GapState) -> Verdict:
-    """The recipe's verdict from the states of its two gaps."""
+def verdict_for(bias: GapState, variance: GapState,
+                total: GapState = GapState.UNKNOWN) -> Verdict:
+    """The recipe's verdict from the states of its two gaps.
+
+    ``total`` is the dev error's distance to the baseline (bias + variance), where a run's
+    pair is a loss pair but it also logged a dev error: within the tolerance, nothing is left
+    to gain, however the gaps of the losses split it.
+    """
     high_bias, high_variance = bias is GapState.HIGH, variance is GapState.HIGH
     if high_bias and high_variance:
         return Verdict.HIGH_BIAS_AND_VARIANCE
@@ -113,7 +119,7 @@ def verdict_for(bias: GapState, variance: GapState) -> Verdict:
     if high_variance:
         return Verdict.HIGH_VARIANCE
     if GapState.WITHIN_NOISE in (bias, variance) or GapState.UNKNOWN in (bias, variance):
-        return Verdict.INCONCLUSIVE
+        return Verdict.GOOD_FIT if total is GapState.WITHIN_TOLERANCE else Verdict.INCONCLUSIVE
     return Verdict.GOOD_FIT
 
 
@@ -252,9 +258,17 @@ def decide(
     scale: Scale = Scale.ERROR_RATE,
     curves: CurveFindings | None = None,
     missing: str = "",
+    train_upper_bound: bool = False,
+    total: Gap | None = None,
 ) -> Diagnosis:
     """Judge one run's measured gaps (states are set here); ``missing`` forces
-    ``insufficient_data``."""
+    ``insufficient_data``.
+
+    ``train_upper_bound``: the train value only bounds the last epoch's from above (a mean
+    over epochs of a falling loss), so a bias gap can only be judged within the tolerance and
+    a variance gap only high; what the bound cannot tell is ``unknown``. ``total``: see
+    :func:`verdict_for` (its tolerance is that of the error-rate scale).
+    """
     curves = curves or CurveFindings()
     reason = missing or missing_values(train.value, dev.value)
     if reason:
@@ -267,8 +281,16 @@ def decide(
         )
     bias = replace(bias, state=judge_gap(bias.value, bias.low, tolerance))
     variance = replace(variance, state=judge_gap(variance.value, variance.low, tolerance))
-    verdict = verdict_for(bias.state, variance.state)
+    if train_upper_bound:
+        bias, variance = _bounded(bias, variance)
+    total_state = GapState.UNKNOWN if total is None else judge_gap(
+        total.value, total.low, DEFAULT_TOLERANCES[Scale.ERROR_RATE])
+    verdict = verdict_for(bias.state, variance.state, total_state)
     reason, settle = _doubts(bias, variance, scale)
+    if train_upper_bound:
+        reason = "; ".join(filter(None, [_BOUND, reason]))
+    if verdict is Verdict.GOOD_FIT and reason:
+        reason = f"{reason}; but the dev error is within tolerance of the baseline"
     step = settle if verdict is Verdict.INCONCLUSIVE else recommend(verdict, curves)
     return Diagnosis(train, dev, baseline, bias, variance, verdict, step, reason, scale)
 
@@ -284,6 +306,19 @@ def missing_values(train: float | None, dev: float | None) -> str:
     return "; ".join(problems)
 
 
+_BOUND = "the train value is a mean over all epochs, an upper bound of the last epoch's"
+
+
+def _bounded(bias: Gap, variance: Gap) -> tuple[Gap, Gap]:
+    """What an upper bound of the train value still tells: a bias within tolerance (the true
+    one is lower), a high variance (the true one is higher); nothing else."""
+    if bias.state is not GapState.WITHIN_TOLERANCE:
+        bias = replace(bias, state=GapState.UNKNOWN)
+    if variance.state is not GapState.HIGH:
+        variance = replace(variance, state=GapState.UNKNOWN)
+    return bias, variance
+
+
 def _doubts(bias: Gap, variance: Gap, scale: Scale) -> tuple[str, str]:
     """Why a gap could not be judged, and what would settle it; empty when both were."""
     reasons, steps = [], []
@@ -292,11 +327,17 @@ def _doubts(bias: Gap, variance: Gap, scale: Scale) -> tuple[str, str]:
             reasons.append(f"{name} {gap.value:.3g} is above the tolerance but within sampling "
                            f"noise (interval {gap.low:.3g} to {gap.high:.3g})")
             steps.append(f"measure on a bigger {split} split before changing the model")
-    if bias.state is GapState.UNKNOWN:
+    if bias.state is GapState.UNKNOWN and bias.value is None:
         what = "a baseline loss (--baseline-loss)" if scale is Scale.LOSS else "a baseline"
         reasons.append(f"avoidable bias is unknown without {what}")
         steps.append(f"give {what} or log an error or accuracy metric to judge bias")
-    return "; ".join(reasons), "; ".join(steps)
+    elif bias.state is GapState.UNKNOWN:
+        reasons.append("avoidable bias is unknown")
+        steps.append("log the train metric every epoch to judge bias")
+    if variance.state is GapState.UNKNOWN and variance.value is not None:
+        reasons.append("variance is unknown")
+        steps.append("log the train metric every epoch to judge variance")
+    return "; ".join(reasons), "; ".join(dict.fromkeys(steps))
 
 
 _RECIPE = {
