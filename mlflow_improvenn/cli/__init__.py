@@ -47,11 +47,18 @@ class LazyGroup(click.Group):
         is one clear line."""
         try:
             return _refused_before_training(super().invoke, ctx)
+        except click.ClickException as error:  # what the user sees holds no password
+            from mlflow_improvenn.cli.secrets import scrub
+
+            error.message = scrub(error.message)
+            raise
         except Exception as error:
             if type(error).__name__ != "MlflowException":  # no mlflow import for --help
                 raise
+            from mlflow_improvenn.cli.secrets import scrub
+
             first_line = str(getattr(error, "message", error)).strip().splitlines()[0]
-            raise click.ClickException(f"MLflow tracking failed: {first_line}") from error
+            raise click.ClickException(f"MLflow tracking failed: {scrub(first_line)}") from error
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]

@@ -15,8 +15,12 @@ def training_session(what: str) -> Iterator[None]:
     """Ready the tracking store for processes that start together; turn SIGTERM into Ctrl-C
     (a scheduler's stop ends runs as a person's would) and an interrupt that reaches the
     command into one line on stderr and exit code 130."""
+    import mlflow
+
+    from mlflow_improvenn.cli.secrets import keep_urls_out_of_output
     from mlflow_improvenn.tracking.store import prepare_store
 
+    keep_urls_out_of_output(mlflow.get_tracking_uri())
     prepare_store()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote
 
 import mlflow
 
 _SQLITE_PREFIX = "sqlite:///"
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "token", "access_token", "secret")
+_HIDDEN = "***"
 
 
 def sqlite_file(uri: str) -> Path | None:
@@ -58,9 +60,34 @@ def resolve_experiment(experiment: str | None) -> str | None:
 
 
 def redact_uri(uri: str) -> str:
-    """``uri`` with any password replaced by ``***``, fit to print or log."""
-    parts = urlsplit(uri)
-    if parts.password is None:
+    """``uri`` with its password (``user:password@``, or a ``password=`` query parameter) as
+    ``***``, fit to print or log. Parsed with SQLAlchemy's URL parser, which takes a password
+    holding ``/``, ``#`` or ``?`` whole; text that is not a URL is returned as it is."""
+    url = _parsed(uri)
+    if url is None or not uri_secrets(uri):
         return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    hidden = {key: _HIDDEN for key in url.query if key.lower() in _SECRET_QUERY_KEYS}
+    rendered = url.update_query_dict(hidden).render_as_string(hide_password=True)
+    return rendered.replace(quote(_HIDDEN), _HIDDEN)
+
+
+def uri_secrets(uri: str) -> list[str]:
+    """The secrets written in ``uri``: its password and secret query parameters."""
+    url = _parsed(uri)
+    if url is None:
+        return []
+    secrets = [url.password] if url.password else []
+    for key, value in url.query.items():
+        if key.lower() in _SECRET_QUERY_KEYS:
+            secrets += [value] if isinstance(value, str) else list(value)
+    return [secret for secret in secrets if secret]
+
+
+def _parsed(uri: str):
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(uri)
+    except (ArgumentError, ValueError):
+        return None

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import mlflow
 import pytest
@@ -138,8 +139,7 @@ def test_no_secret_reaches_the_run(auth_server: MlflowServer) -> None:
     code, output = finished(improvenn("train", *FAST, "--max-epochs", "2",
                                       "--experiment", "secrets", env=client_env(uri)))
     assert code == 0, output
-    ours = output.split("FINISHED")[1]  # MLflow's own "View run at" line precedes ours
-    assert ADMIN_PASSWORD not in ours and "admin:***@" in ours
+    assert ADMIN_PASSWORD not in output and "admin:***@" in output  # MLflow's lines included
     os.environ["MLFLOW_TRACKING_USERNAME"] = ADMIN_USER
     os.environ["MLFLOW_TRACKING_PASSWORD"] = ADMIN_PASSWORD
     try:
@@ -151,9 +151,35 @@ def test_no_secret_reaches_the_run(auth_server: MlflowServer) -> None:
     assert not [value for value in logged if ADMIN_PASSWORD in value]
 
 
-def test_redact_uri_hides_only_the_password() -> None:
+def test_a_refused_password_is_not_printed(auth_server: MlflowServer) -> None:
+    """The "MLflow tracking failed" line names the server, never the password it was given."""
+    secret = "n0t/the#right?one"
+    uri = auth_server.uri.replace("http://", f"http://{ADMIN_USER}:{quote(secret, safe='')}@")
+    down = f"http://{ADMIN_USER}:{quote(secret, safe='')}@127.0.0.1:9"  # nothing listens
+    once = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    for args, env, words in (
+        (["train", *FAST, "--max-epochs", "2"], client_env(uri), "not authenticated"),
+        (["diagnose", "--tracking-uri", uri], client_env(auth_server.uri), "not authenticated"),
+        (["train", *FAST, "--max-epochs", "2"], client_env(down, **once), "127.0.0.1:9"),
+        (["diagnose", "--tracking-uri", down], client_env(auth_server.uri, **once),
+         "127.0.0.1:9"),
+    ):
+        code, output = finished(improvenn(*args, env=env))
+        assert code != 0 and words in output, output
+        assert secret not in output and quote(secret, safe="") not in output, output
+
+
+@pytest.mark.parametrize(("uri", "redacted"), [
+    ("postgresql://bob:s3cret@db:5432/x", "postgresql://bob:***@db:5432/x"),
+    ("postgresql://bob:s3/c#r?et@db:5432/x", "postgresql://bob:***@db:5432/x"),
+    ("postgresql+psycopg://bob:p%40ss@db/x", "postgresql+psycopg://bob:***@db/x"),
+    ("postgresql://bob@db/x?password=hunter2&sslmode=require",
+     "postgresql://bob@db/x?password=***&sslmode=require"),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
+    ("databricks", "databricks"),
+])
+def test_redact_uri_hides_only_the_password(uri: str, redacted: str) -> None:
     from mlflow_improvenn.tracking.store import redact_uri
 
-    assert redact_uri("postgresql://bob:s3cret@db:5432/x") == "postgresql://bob:***@db:5432/x"
-    assert redact_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
-    assert redact_uri("sqlite:///mlflow.db") == "sqlite:///mlflow.db"
+    assert redact_uri(uri) == redacted
