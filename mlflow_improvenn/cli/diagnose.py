@@ -180,7 +180,9 @@ def render(frame: Any, output_format: str) -> str:
     if output_format == "json":
         return json.dumps([_jsonable(row) for row in frame.to_dict("records")], indent=2)
     if output_format == "csv":
-        return frame.to_csv(index=False).rstrip("\n")
+        from mlflow_improvenn.tracking.tables import csv_safe
+
+        return csv_safe(frame).to_csv(index=False).rstrip("\n")
     if frame.empty:
         return "No runs matched."
     return _table(frame)
@@ -210,7 +212,9 @@ def _table(frame: Any) -> str:
 def _cell(value: Any, numeric: bool) -> str:
     if numeric:
         return "-" if value is None or math.isnan(value) else f"{value:.4f}"
-    return str(value)
+    from mlflow_improvenn.tracking.tables import printable
+
+    return printable(str(value))
 
 
 def _interval(low: float, high: float) -> str:

@@ -21,6 +21,7 @@ from mlflow_improvenn.diagnosis.report import diagnose
 from mlflow_improvenn.runs.training_run import TrainOutcome, train
 from mlflow_improvenn.tracking.plots import learning_curves
 from mlflow_improvenn.tracking.store import resolve_experiment
+from mlflow_improvenn.tracking.tables import write_csv
 from mlflow_improvenn.tracking.tracker import TAG_ROLE
 from mlflow_improvenn.training.early_stopping import StopReason
 from mlflow_improvenn.training.options import TrainConfig
@@ -103,7 +104,7 @@ def write_diagnosis(
     Returns the table."""
     table = diagnose(run_ids=run_ids, baseline_error=baseline_error, tolerance=tolerance, tag=True)
     table = table.set_index("run_id").loc[run_ids].reset_index()
-    table.to_csv(folder / "diagnosis.csv", index=False)
+    write_csv(table, folder / "diagnosis.csv")
     draw_map(table, folder / "bias_variance_map.png", title=title)
     return table
 
@@ -112,7 +113,7 @@ def log_table(parent_run_id: str, table: pd.DataFrame, artifact_path: str) -> No
     """Log ``table`` as a CSV artifact at ``artifact_path`` (e.g. ``recipe/steps.csv``)."""
     with tempfile.TemporaryDirectory(prefix="improvenn-table-") as directory:
         path = Path(directory) / Path(artifact_path).name
-        table.to_csv(path, index=False)
+        write_csv(table, path)
         folder = str(Path(artifact_path).parent)
         client = mlflow.MlflowClient()
         client.log_artifact(parent_run_id, str(path), None if folder == "." else folder)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from mlflow_improvenn import diagnose
+from mlflow_improvenn.runs.parents import write_diagnosis
 from mlflow_improvenn.runs.training_run import train
 from mlflow_improvenn.training.options import TrainConfig
 from tests.conftest import SMALL
@@ -276,3 +277,23 @@ def test_best_epoch_is_a_dev_epoch_only_when_early_stopping_watched_dev(tracking
         rows["dev"].recommendation
     )
     assert pd.isna(rows["train"].best_epoch) and "epoch" not in rows["train"].recommendation
+
+
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\"
+FORMULA = "=cmd|' /C calc'!A0"
+
+
+def test_hostile_run_names_neither_run_nor_compute(tracking_uri: str, tmp_path: Path) -> None:
+    """A name with terminal escapes prints as text; one that starts a formula is quoted in
+    every CSV, the command's and the artifacts' (a spreadsheet would run it)."""
+    escaping = plant("hostile", HOSTILE, **ours(0.1, 0.1))
+    formula = plant("hostile", FORMULA, **ours(0.1, 0.1))
+    code, table = invoke("diagnose", "--experiment", "hostile")
+    assert code == 0 and "\x1b" not in table and "\x07" not in table
+    assert "\\x1b[2J" in table
+    code, csv = invoke("diagnose", "--experiment", "hostile", "--format", "csv")
+    names = set(pd.read_csv(StringIO(csv)).run_name)
+    assert f"'{FORMULA}" in names and FORMULA not in names
+    write_diagnosis([escaping, formula], tmp_path, "hostile names")
+    written = set(pd.read_csv(tmp_path / "diagnosis.csv").run_name)
+    assert f"'{FORMULA}" in written and FORMULA not in written
