@@ -15,5 +15,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "TrainConfig": "mlflow_improvenn.training.options",
     "ConfigError": "mlflow_improvenn.training.options",
     "train": "mlflow_improvenn.runs.training_run",
+    "fit": "mlflow_improvenn.runs.fitting",
     "diagnose": "mlflow_improvenn.diagnosis.report",
 })

@@ -33,7 +33,14 @@ def _help(spec: OptionSpec) -> str:
 
 
 def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate ``command`` with one click option per field of :class:`TrainConfig`."""
+    """Decorate ``command`` with one click option per field of :class:`TrainConfig`, and
+    ``--model-param KEY=VALUE`` (repeatable), which :func:`build_config` adds to
+    ``model_params``."""
+    command = click.option(
+        "--model-param", "model_param", multiple=True, metavar="KEY=VALUE",
+        help="One keyword argument of a custom model's factory (repeatable); joins "
+        "--model-params.",
+    )(command)
     defaults = TrainConfig()
     types = option_types()
     for name, spec in reversed(option_specs().items()):
@@ -52,6 +59,10 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_config(values: dict[str, Any]) -> TrainConfig:
     """A validated config from parsed options; a bad value is a usage error naming it."""
+    values = dict(values)
+    extra = values.pop("model_param", ())
+    if extra:
+        values["model_params"] = ",".join(filter(None, (values.get("model_params", ""), *extra)))
     try:
         parsed = {
             name: parse_value(name, value) if isinstance(value, str) else value

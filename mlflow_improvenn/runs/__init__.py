@@ -1,7 +1,8 @@
 """Runs: one tracked training run end to end, and parent runs that group children.
 
 :func:`train` checks a :class:`~mlflow_improvenn.training.TrainConfig`, trains it, restores
-the best weights and logs everything as one MLflow run (``training_run``); ``parents`` holds
+the best weights and logs everything as one MLflow run (``training_run``); :func:`fit` does
+the same for the user's own network and data (``fitting``); ``parents`` holds
 the parent run that the sweep, the recipe and the lessons train their children under, with
 the comparison they leave on it. Sits above training, tracking and diagnosis.
 """
@@ -10,6 +11,7 @@ from mlflow_improvenn._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(__name__, {
     "train": "training_run",
+    "fit": "fitting",
     "TrainOutcome": "training_run",
     "RunFailed": "training_run",
     "check_config": "training_run",

@@ -8,6 +8,7 @@ are written locally before they are uploaded, and kept when the store fails.
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -22,13 +23,15 @@ from mlflow_improvenn.diagnosis.curves import read_curves
 from mlflow_improvenn.tracking import artifacts
 from mlflow_improvenn.tracking.background import LatestFileUploader
 from mlflow_improvenn.tracking.tracker import TAG_STOP_REASON, RunTracker, download_checkpoint
-from mlflow_improvenn.training import checkpoints, data, history
+from mlflow_improvenn.training import checkpoints, data, history, py_data
 from mlflow_improvenn.training.bayes_error import bayes_error
 from mlflow_improvenn.training.devices import resolve_device
 from mlflow_improvenn.training.early_stopping import StopReason
 from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.loop import FitResult, Trainer, evaluate, to_device_splits
 from mlflow_improvenn.training.models import build_model, count_parameters
+from mlflow_improvenn.runs.model_params import custom_model_params, custom_name_parts
+from mlflow_improvenn.training.option_rules import CUSTOM, is_custom
 from mlflow_improvenn.training.options import (
     RESUME_OVERRIDES,
     ConfigError,
@@ -88,21 +91,60 @@ def train(
     is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
     With ``config.resume_from`` the run continues another from its checkpoint.
     """
+    if config.model == CUSTOM:
+        raise ConfigError("model", "custom is the model given to fit(); here give mlp, cnn, "
+                          "FILE.py:FUNCTION or MODULE:FUNCTION")
+    datasets = py_data.streamed_datasets(config)
+    if datasets is not None:  # a py: loader's Datasets: they stream, as fit()'s do
+        from mlflow_improvenn.runs.fitting import train_streamed
+
+        return train_streamed(config, datasets, experiment, on_epoch, parent_run_id, tags)
     config, resume_point, resumed_experiment = _resume_point(config)
     splits_np, device = _checked_inputs(config)
     torch.manual_seed(config.seed)
     model = build_model(config, splits_np)
     trainer = Trainer(config, model, to_device_splits(splits_np, device), splits_np.task, device)
+    plan = RunPlan(
+        trainer, _resolved_params(config, splits_np, device, model), run_name(config),
+        lambda served, path: artifacts.save_model(served, splits_np, path),
+    )
+    return run_plan(plan, experiment, on_epoch, parent_run_id, tags, resume_point,
+                    resumed_experiment)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A trainer ready to run, and what its run logs: what differs between a run of
+    :func:`train` and one of :func:`mlflow_improvenn.fit`. ``save_model(model, path)`` writes
+    the restored model as an MLflow model folder."""
+
+    trainer: Trainer
+    params: dict[str, str]
+    name: str
+    save_model: Callable[[torch.nn.Module, Path], None]
+
+
+def run_plan(
+    plan: RunPlan,
+    experiment: str | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    resume_point: dict[str, Any] | None = None,
+    resumed_experiment: str | None = None,
+) -> TrainOutcome:
+    """Run ``plan`` as one MLflow run, from ``resume_point`` when given (see :func:`train`)."""
+    trainer = plan.trainer
     run_tags = dict(tags or {})
     if resume_point is not None:
         trainer.resume(resume_point)
-        run_tags[TAG_RESUMED_FROM] = config.resume_from
+        run_tags[TAG_RESUMED_FROM] = trainer.config.resume_from
 
-    tracker = RunTracker.start(experiment, run_name(config), parent_run_id, run_tags,
+    tracker = RunTracker.start(experiment, plan.name, parent_run_id, run_tags,
                                default_experiment_id=resumed_experiment)
     workdir = Path(tempfile.mkdtemp(prefix="improvenn-"))
     try:
-        outcome, error = _train_and_log(tracker, trainer, splits_np, workdir, on_epoch)
+        outcome, error = _train_and_log(tracker, plan, workdir, on_epoch)
     except BaseException as failure:  # the run must not stay RUNNING, nor look FINISHED
         _end_quietly(tracker, interrupted=isinstance(failure, KeyboardInterrupt))
         if isinstance(failure, Exception):
@@ -117,14 +159,14 @@ def train(
 
 def _train_and_log(
     tracker: RunTracker,
-    trainer: Trainer,
-    splits_np: data.DataSplits,
+    plan: RunPlan,
     workdir: Path,
     on_epoch: Callable[[EpochRecord], None] | None,
 ) -> tuple[TrainOutcome, BaseException | None]:
     """Log the params, train, then log the results; the caller ends the run."""
+    trainer = plan.trainer
     config = trainer.config
-    tracker.log_params(_resolved_params(config, splits_np, trainer.device, trainer.model))
+    tracker.log_params(plan.params)
     uploader = (
         _last_checkpoint_uploader(tracker, workdir) if config.checkpoint_every_epoch else None
     )
@@ -139,13 +181,16 @@ def _train_and_log(
         uploader.changed()
 
     result = trainer.fit(report, write_last if uploader else None)
-    return _finish(tracker, trainer, result, splits_np, workdir, uploader), result.error
+    return _finish(tracker, plan, result, workdir, uploader), result.error
 
 
-def run_name(config: TrainConfig) -> str:
-    """A name that tells runs apart in the compare view, e.g. ``mlp-64x64-l2=1e-4-do=0.2``."""
+def run_name(config: TrainConfig, label: str | None = None) -> str:
+    """A name that tells runs apart in the compare view, e.g. ``mlp-64x64-l2=1e-4-do=0.2``
+    (a custom network: ``label`` or its factory, then its params)."""
     widths = "x".join(map(str, config.hidden_units)) or "linear"
     parts = [config.model, widths]
+    if is_custom(config.model):
+        parts = custom_name_parts(config, label)
     if config.batch_norm:
         parts.append("bn")
     if config.weight_decay:
@@ -171,7 +216,9 @@ def check_config(config: TrainConfig, many_runs: bool = False) -> None:
             "resume_from", "every run of a sweep or recipe trains from scratch; resume a single "
             "run with improvenn train --resume-from",
         )
-    _checked_inputs(config)
+    splits, _ = _checked_inputs(config)
+    if is_custom(config.model):
+        build_model(config, splits)  # a factory that fails, before any run
 
 
 def _checked_inputs(config: TrainConfig) -> tuple[data.DataSplits, torch.device]:
@@ -199,7 +246,8 @@ def _resolved_params(
     known = bayes_error(config.dataset, config.noise)
     if known is not None:  # a generated set: the baseline for avoidable bias
         derived["bayes_error"] = round(known, 4)  # its standard error is about 1e-4
-    return resolved | {k: format_value(v) for k, v in derived.items()}
+    params = resolved | {k: format_value(v) for k, v in derived.items()}
+    return custom_model_params(params, config, model[-1] if is_custom(config.model) else model)
 
 
 def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, str | None]:
@@ -250,13 +298,13 @@ def _end_quietly(tracker: RunTracker, interrupted: bool) -> None:
 
 def _finish(
     tracker: RunTracker,
-    trainer: Trainer,
+    plan: RunPlan,
     result: FitResult,
-    splits_np: data.DataSplits,
     workdir: Path,
     uploader: LatestFileUploader | None,
 ) -> TrainOutcome:
     """Restore the best weights, write the run's files, evaluate, then log it all."""
+    trainer = plan.trainer
     summary: dict[str, float] = {"stopped_epoch": result.stopped_epoch}
     curves = read_curves([r.train_loss for r in result.history])
     if curves.train_loss_falling is not None:  # saves the diagnosis a history call per run
@@ -264,9 +312,9 @@ def _finish(
         summary["train_loss_rose"] = float(curves.diverged)
     if result.best is not None:
         trainer.model.load_state_dict(result.best["model"])
+    save = functools.partial(plan.save_model, trainer.model) if trainer.config.log_model else None
     artifacts.write_run_files(  # before anything that can fail: the files are what is kept
-        workdir, result.history, result.best, result.best_epoch, run_name(trainer.config),
-        trainer.model if trainer.config.log_model else None, splits_np,
+        workdir, result.history, result.best, result.best_epoch, plan.name, save,
     )
     if result.best is not None:
         summary |= _evaluate_best(trainer, result.best_epoch)
@@ -296,11 +344,13 @@ def _evaluate_best(trainer: Trainer, best_epoch: int) -> dict[str, float]:
     summary: dict[str, float] = {"best_epoch": best_epoch}
     names = {"train": "best_train", "dev": "best_dev", "test": "test"}
     for split, prefix in names.items():
+        if split not in trainer.splits:  # fit() without a test split
+            continue
         data = trainer.splits[split]
         loss, error = evaluate(trainer.model, data, trainer.objective)
         summary[f"{prefix}_loss"] = loss
         if error is not None:
             summary[f"{prefix}_error"] = error
-        elif len(data) > 1:
-            summary[f"{prefix}_r2"] = 1.0 - loss / float(data.y.var(unbiased=False))
+        elif trainer.objective.loss_function is None and len(data) > 1:  # the MSE
+            summary[f"{prefix}_r2"] = 1.0 - loss / data.target_variance()
     return summary

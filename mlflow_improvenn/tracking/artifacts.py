@@ -7,9 +7,11 @@ the history, plot, checkpoint and model are still on disk, and the error says wh
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from mlflow_improvenn.tracking import plots
@@ -31,10 +33,10 @@ def write_run_files(
     best: dict[str, Any] | None,
     best_epoch: int,
     title: str,
-    model: torch.nn.Module | None,
-    splits: DataSplits,
+    save_model: Callable[[Path], None] | None,
 ) -> None:
-    """History, learning curves, the best checkpoint and (when given) the restored model."""
+    """History, learning curves, the best checkpoint and (when ``save_model`` is given) the
+    restored model, which ``save_model(path)`` writes as an MLflow model folder."""
     if records:
         frame = history.to_frame(records)
         frame.to_csv(folder / HISTORY, index=False)
@@ -43,8 +45,8 @@ def write_run_files(
         )
     if best is not None:
         checkpoints.save_atomic(best, folder / BEST)
-        if model is not None:
-            save_model(model, splits, folder / MODEL)
+        if save_model is not None:
+            save_model(folder / MODEL)
 
 
 def save_model(model: torch.nn.Module, splits: DataSplits, path: Path) -> None:
@@ -96,3 +98,35 @@ def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"torch=={version('torch').split('+')[0]}", f"cloudpickle=={version('cloudpickle')}"]
+
+
+def save_custom_model(
+    model: torch.nn.Module,
+    path: Path,
+    example: Any,
+    metadata: dict[str, Any],
+    code_paths: list[str],
+) -> None:
+    """Save the user's own network as an MLflow PyTorch model (see :func:`save_model`).
+
+    ``example``, a few inputs as one array or tensor, gives the signature and input example
+    (a tuple or dict of inputs gives neither: pyfunc's ``predict`` takes one array).
+    ``code_paths`` carries the source the pickled model refers to by module name, so that
+    ``mlflow.pyfunc.load_model`` works in a fresh process.
+    """
+    import mlflow.pytorch
+    from mlflow.models import infer_signature
+
+    served = copy.deepcopy(model).cpu().eval()
+    signature = None
+    if isinstance(example, np.ndarray | torch.Tensor):
+        example = np.asarray(torch.as_tensor(example).cpu())
+        with torch.inference_mode():
+            output = served(torch.as_tensor(example)).numpy()
+        signature = infer_signature(example, output)
+    else:
+        example = None
+    mlflow.pytorch.save_model(
+        served, path=str(path), signature=signature, input_example=example,
+        pip_requirements=_pip_requirements(), code_paths=code_paths or None, metadata=metadata,
+    )

@@ -29,6 +29,11 @@ PETAL_LENGTH = 4.0
 PETAL_FREQUENCY = 4.0
 
 
+#: The column that carries each row's split when a ``py:`` loader gave the splits.
+SPLIT_COLUMN = "__improvenn_split__"
+_SPLIT_RANK = {"train": 0, "dev": 1, "test": 2}
+
+
 class DataError(ConfigError):
     """The data named by the options cannot be used; ``option`` says which option."""
 
@@ -65,12 +70,14 @@ class DataSplits:
 def load(config: TrainConfig) -> DataSplits:
     """Load, check, split and summarise the data set that ``config`` names."""
     frame, target, image_shape = _load_frame(config)
+    given_splits = frame.pop(SPLIT_COLUMN).to_numpy() if SPLIT_COLUMN in frame else None
     features = _encode_features(frame.drop(columns=[target]))
-    task = _resolve_task(frame[target], config.task)
+    task = resolve_task(frame[target], config.task)
     y, class_names = _encode_target(frame[target], task)
     x = features.to_numpy(dtype=np.float32)
     _check_finite(x, features.columns)
-    return _split(config, x, y, task, tuple(features.columns), class_names, image_shape)
+    return _split(config, x, y, task, tuple(features.columns), class_names, image_shape,
+                  given_splits)
 
 
 def _load_frame(config: TrainConfig) -> tuple[pd.DataFrame, str, tuple[int, int] | None]:
@@ -84,7 +91,11 @@ def _load_frame(config: TrainConfig) -> tuple[pd.DataFrame, str, tuple[int, int]
         return _load_bundled(name, config)
     if config.is_file_dataset:
         return _load_file(config), config.target, None
-    allowed = ", ".join(GENERATED + BUNDLED + ("csv:PATH", "parquet:PATH"))
+    if name.startswith("py:"):
+        from mlflow_improvenn.training import py_data
+
+        return py_data.load_frame(config)
+    allowed = ", ".join(GENERATED + BUNDLED + ("csv:PATH", "parquet:PATH", "py:FILE.py:FUNCTION"))
     raise DataError("dataset", f"{name!r} is not one of: {allowed}")
 
 
@@ -153,7 +164,8 @@ def _encode_features(features: pd.DataFrame) -> pd.DataFrame:
     return pd.get_dummies(features, columns=categorical, dtype=np.float32)
 
 
-def _resolve_task(target: pd.Series, requested: str) -> str:
+def resolve_task(target: pd.Series, requested: str) -> str:
+    """The task ``requested``, or the one inferred from the target (see the README's Data)."""
     if requested != "auto":
         if requested == "regression" and not pd.api.types.is_numeric_dtype(target):
             raise DataError("task", "regression needs a numeric target column")
@@ -213,10 +225,14 @@ def _split(
     feature_names: tuple[str, ...],
     class_names: tuple[str, ...],
     image_shape: tuple[int, int] | None,
+    given_splits: np.ndarray | None = None,
 ) -> DataSplits:
+    """Split with the seed, or as the loader gave it (``given_splits``: each row's split)."""
     n = len(x)
     n_dev = int(round(n * config.dev_fraction))
     n_test = int(round(n * config.test_fraction))
+    if given_splits is not None:
+        n_dev, n_test = int((given_splits == "dev").sum()), int((given_splits == "test").sum())
     n_train = n - n_dev - n_test
     n_classes = len(class_names)
     if min(n_dev, n_test) < 1 or n_train < max(2, n_classes):
@@ -225,6 +241,8 @@ def _split(
             f"({n_train}/{n_dev}/{n_test}) of a {task} task with {n_classes or 'no'} classes",
         )
     order = np.random.default_rng(config.seed).permutation(n)
+    if given_splits is not None:  # train rows first, then dev, then test, each in order
+        order = np.argsort([_SPLIT_RANK[s] for s in given_splits], kind="stable")
     train, dev, test = order[:n_train], order[n_train:n_train + n_dev], order[n_train + n_dev:]
     mean = x[train].mean(axis=0)
     std = x[train].std(axis=0)

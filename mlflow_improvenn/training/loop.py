@@ -1,9 +1,8 @@
 """The training loop: for each epoch, train, evaluate, report, ask early stopping, step the LR.
 
-Data stays on the device as whole tensors and batches are index slices of a seeded
-permutation (no DataLoader: on small data its per-batch overhead dominates). Per-batch
-losses are summed on the device and read once per epoch, so the loop never waits on the
-host inside an epoch.
+Batches come from the split (:mod:`mlflow_improvenn.training.feeds`: tensor slices in memory,
+or a streaming DataLoader). Per-batch losses are summed on the device and read once per
+epoch, so the loop never waits on the host inside an epoch.
 """
 
 from __future__ import annotations
@@ -20,22 +19,32 @@ from torch import nn
 from torch.nn import functional
 
 from mlflow_improvenn.training.data import DataSplits
+from mlflow_improvenn.training.feeds import Split, StreamSplit, forward
 from mlflow_improvenn.training.early_stopping import EarlyStopping, StopReason, StopTraining
 from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.options import TrainConfig
 from mlflow_improvenn.training.regularization import build_optimizer, decayed_parameters, l2_penalty
 from mlflow_improvenn.training.schedules import LRSchedule
 
-_EVAL_CHUNK = 8192
+#: A loss function of (output, target) -> scalar mean loss, e.g. ``nn.CrossEntropyLoss()``.
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+TrainSplit = Split | StreamSplit
 
 
 class Objective:
-    """The task's loss on the network's raw output, and its count of misclassified rows."""
+    """The task's loss on the network's raw output, and its count of misclassified rows.
 
-    def __init__(self, task: str) -> None:
+    ``loss_function`` replaces the task's default loss (cross-entropy on logits, binary
+    cross-entropy on one logit, mean squared error); error rates stay the task's.
+    """
+
+    def __init__(self, task: str, loss_function: LossFunction | None = None) -> None:
         self.task = task
+        self.loss_function = loss_function
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.loss_function is not None:
+            return self.loss_function(output, target)
         if self.task == "multiclass":
             return functional.cross_entropy(output, target)
         if self.task == "binary":
@@ -48,17 +57,6 @@ class Objective:
         if self.task == "binary":
             return ((output.squeeze(1) > 0).float() != target).sum()
         return None
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split as device tensors, targets in the form the objective expects."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
 
 
 def to_device_splits(data: DataSplits, device: torch.device) -> dict[str, Split]:
@@ -81,22 +79,26 @@ def to_device_splits(data: DataSplits, device: torch.device) -> dict[str, Split]
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, objective: Objective) -> tuple[float, float | None]:
+def evaluate(
+    model: nn.Module, split: TrainSplit, objective: Objective
+) -> tuple[float, float | None]:
     """Mean loss and error rate (None for regression) of ``split`` in eval mode."""
     was_training = model.training
     model.eval()
-    total_loss = torch.zeros((), device=split.x.device)
-    wrong = torch.zeros((), device=split.x.device)
-    for start in range(0, len(split), _EVAL_CHUNK):
-        x, y = split.x[start:start + _EVAL_CHUNK], split.y[start:start + _EVAL_CHUNK]
-        output = model(x).float()
-        total_loss += objective.loss(output, y) * len(x)
+    total_loss = torch.zeros(())
+    wrong = torch.zeros(())
+    count = 0
+    for x, y in split.eval_batches():
+        output = forward(model, x).float()
+        total_loss = total_loss.to(output.device) + objective.loss(output, y) * len(y)
         errors = objective.errors(output, y)
         if errors is not None:
-            wrong += errors
+            wrong = wrong.to(output.device) + errors
+        count += len(y)
     model.train(was_training)
-    error = wrong.item() / len(split) if objective.task != "regression" else None
-    return total_loss.item() / len(split), error
+    count = max(count, 1)
+    error = wrong.item() / count if objective.task != "regression" else None
+    return total_loss.item() / count, error
 
 
 @dataclass
@@ -121,14 +123,15 @@ class Trainer:
         self,
         config: TrainConfig,
         model: nn.Module,
-        splits: dict[str, Split],
+        splits: dict[str, TrainSplit],
         task: str,
         device: torch.device,
+        loss_function: LossFunction | None = None,
     ) -> None:
         self.config = config
         self.model = model.to(device)
         self.splits = splits
-        self.objective = Objective(task)
+        self.objective = Objective(task, loss_function)
         self.device = device
         self.optimizer = build_optimizer(config, self.model)
         self.schedule = LRSchedule(config, self.optimizer)
@@ -247,28 +250,22 @@ class Trainer:
         """One pass over shuffled mini-batches; returns mean loss and error (train mode)."""
         self.model.train()
         train = self.splits["train"]
-        order = torch.randperm(len(train), generator=self.generator).to(self.device)
         total_loss = torch.zeros((), device=self.device)
         wrong = torch.zeros((), device=self.device)
-        for batch in self._batches(order):
-            x, y = train.x[batch], train.y[batch]
+        count = 0
+        for x, y in train.train_batches(self.generator, self.config.batch_size):
             with self._precision():
-                output = self.model(x)
+                output = forward(self.model, x)
                 loss = self.objective.loss(output.float(), y)
             self._step(loss + self._penalty() if self.penalized else loss)
-            total_loss += loss.detach() * len(batch)
+            total_loss += loss.detach() * len(y)
             errors = self.objective.errors(output.detach(), y)
             if errors is not None:
                 wrong += errors
-        error = wrong.item() / len(train) if self.objective.task != "regression" else None
-        return total_loss.item() / len(train), error
-
-    def _batches(self, order: torch.Tensor) -> list[torch.Tensor]:
-        """Index slices of ``order``; a last batch of one row joins the one before (BatchNorm)."""
-        batches = list(order.split(self.config.batch_size))
-        if len(batches) > 1 and len(batches[-1]) == 1:
-            batches[-2:] = [torch.cat(batches[-2:])]
-        return batches
+            count += len(y)
+        count = max(count, 1)
+        error = wrong.item() / count if self.objective.task != "regression" else None
+        return total_loss.item() / count, error
 
     def _precision(self) -> contextlib.AbstractContextManager:
         if self.use_amp:

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlflow_improvenn.training.custom_models import build_from_factory, check_output
 from mlflow_improvenn.training.data import DataSplits
+from mlflow_improvenn.training.option_rules import is_custom
 from mlflow_improvenn.training.options import TrainConfig
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
@@ -41,8 +43,18 @@ class Rescale(nn.Module):
 
 
 def build_model(config: TrainConfig, data: DataSplits) -> nn.Module:
-    """The network that ``config`` describes, sized for ``data``."""
+    """The network that ``config`` describes, sized for ``data``: a built-in one, or the one a
+    factory builds (:mod:`~mlflow_improvenn.training.custom_models`), behind the same
+    standardization. Raises ConfigError for a factory that fails or a network that does not
+    fit the data."""
     standardize = Standardize(data.feature_mean, data.feature_std)
+    if is_custom(config.model):
+        body = build_from_factory(config, data.n_features, data.output_size, data.image_shape)
+        model = nn.Sequential(standardize, body)
+        example = torch.as_tensor(data.x_train[:8], dtype=torch.float32)
+        labels = torch.as_tensor(data.y_train[:8])
+        check_output(model, example, labels, data.task, "model")
+        return model
     if config.model == "cnn":
         assert data.image_shape is not None, "validated: cnn needs image data"
         body = _cnn(config, data.image_shape, data.output_size)

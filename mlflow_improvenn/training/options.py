@@ -79,10 +79,14 @@ class TrainConfig:
     dataset: str = option(
         "moons",
         "Data source: moons, circles, spiral, planar (generated); digits, breast_cancer, "
-        "wine, diabetes (scikit-learn); csv:PATH or parquet:PATH (your own file).",
+        "wine, diabetes (scikit-learn); csv:PATH or parquet:PATH (your own file); "
+        "py:FILE.py:FUNCTION or py:MODULE:FUNCTION (your own loader).",
         group="data",
     )
-    target: str = option("", "Target column of a csv:/parquet: data set.", group="data")
+    target: str = option(
+        "", "Target column of a csv:/parquet: data set (py: loaders: default target).",
+        group="data",
+    )
     task: str = option(
         "auto",
         "binary, multiclass or regression; auto infers it from the target.",
@@ -107,8 +111,13 @@ class TrainConfig:
     )
     # model
     model: str = option(
-        "mlp", "mlp, or cnn (a small convolutional net, digits only).",
-        choices=("mlp", "cnn"), group="model",
+        "mlp", "mlp, cnn (a small convolutional net, digits only), or your own network's "
+        "factory: FILE.py:FUNCTION or MODULE:FUNCTION, called build(n_features, n_outputs, "
+        "**model_params).", group="model",
+    )
+    model_params: str = option(
+        "", "Keyword arguments of a custom model's factory: KEY=VALUE,KEY=VALUE (logged as "
+        "model_param.KEY).", group="model",
     )
     hidden_units: tuple[int, ...] = option(
         (64, 64),
@@ -183,6 +192,10 @@ class TrainConfig:
     )
     # training and early stopping
     batch_size: int = option(64, "Mini-batch size.", low=1, group="training")
+    num_workers: int = option(
+        0, "DataLoader worker processes for data streamed from a Dataset (0 = read in the "
+        "training process).", low=0, group="training",
+    )
     max_epochs: int = option(200, "Most epochs to train.", low=1, group="training")
     seed: int = option(0, "Seed of data split, initialisation and batching.", low=0,
                        group="training")
@@ -319,9 +332,12 @@ def validate(config: TrainConfig) -> None:
     Raises :class:`ConfigError` naming the first offending option. Data-dependent checks
     (does the CSV exist, is the target there) belong to :mod:`mlflow_improvenn.training.data`.
     """
+    from mlflow_improvenn.training import option_rules
+
     for name in option_specs():
         check_option(name, getattr(config, name))
     _check_combinations(config)
+    option_rules.check_custom_model(config)
 
 
 def check_option(name: str, value: Any) -> None:
@@ -357,7 +373,7 @@ def _check_combinations(config: TrainConfig) -> None:
         raise ConfigError("model", "cnn needs image data: use it with dataset=digits")
     if config.is_file_dataset and not config.target:
         raise ConfigError("target", f"dataset={config.dataset} needs the name of its target column")
-    if config.target and not config.is_file_dataset:
+    if config.target and not (config.is_file_dataset or config.dataset.startswith("py:")):
         raise ConfigError(
             "target", f"only csv:/parquet: data sets take a target column; {config.dataset} "
             "has its own",

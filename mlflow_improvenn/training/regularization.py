@@ -5,7 +5,12 @@
 - ``decoupled``: AdamW-style, W shrinks by lr * lambda * W outside the adaptive step;
 - ``penalty``: the textbook cost term lambda / (2m) * sum ||W||^2, m = training examples.
 
-Only weight matrices and kernels decay: biases and BatchNorm's scale and shift never do.
+Only weight matrices and kernels decay, in any module: a parameter decays when it has two or
+more dimensions and its module is not a normalization layer (BatchNorm, InstanceNorm and
+anything else built on ``_NormBase``, LayerNorm, GroupNorm, RMSNorm, LocalResponseNorm) nor
+an embedding (Embedding, EmbeddingBag). Biases, norm scales and shifts (one dimension) and
+embedding tables never decay: decaying them pulls toward zero what has no reason to be small
+(the rule of AdamW's paper and of GPT-2/nanoGPT's training code).
 """
 
 from __future__ import annotations
@@ -15,17 +20,27 @@ from torch import nn
 
 from mlflow_improvenn.training.options import TrainConfig
 
-_NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)
+_NEVER_DECAYED: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
+    nn.Embedding, nn.EmbeddingBag, *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+)
 
 
 def decayed_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """Split parameters into (weights that decay, biases and norm parameters that don't)."""
+    """Split trainable parameters into (weights that decay, those that don't), by the rule
+    of the module docstring; frozen parameters are in neither.
+
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.GRU(4, 2))
+    >>> [tuple(p.shape) for p in decayed_parameters(net)[0]]
+    [(4, 3), (6, 4), (6, 2)]
+    """
     decay: list[nn.Parameter] = []
     keep: list[nn.Parameter] = []
     for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
-            is_weight = name == "weight" and not isinstance(module, _NORM_LAYERS)
-            (decay if is_weight else keep).append(param)
+        never = isinstance(module, _NEVER_DECAYED)
+        for param in module.parameters(recurse=False):
+            if param.requires_grad:
+                (decay if param.dim() >= 2 and not never else keep).append(param)
     return decay, keep
 
 
