@@ -16,5 +16,6 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "ConfigError": "mlflow_improvenn.training.options",
     "train": "mlflow_improvenn.runs.training_run",
     "fit": "mlflow_improvenn.runs.fitting",
+    "track": "mlflow_improvenn.runs.tracked_loop",
     "diagnose": "mlflow_improvenn.diagnosis.report",
 })

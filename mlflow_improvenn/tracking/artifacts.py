@@ -111,8 +111,10 @@ def save_custom_model(
 
     ``example``, a few inputs as one array or tensor, gives the signature and input example
     (a tuple or dict of inputs gives neither: pyfunc's ``predict`` takes one array).
-    ``code_paths`` carries the source the pickled model refers to by module name, so that
-    ``mlflow.pyfunc.load_model`` works in a fresh process.
+    The model is pickled (MLflow's ``pickle`` format), not traced with ``torch.export``: any
+    module and any input structure saves, and ``mlflow.pytorch.load_model`` gives back the
+    user's own class. ``code_paths`` carries the source the pickle refers to by module
+    name, so that it loads in a fresh process where that source was never imported.
     """
     import mlflow.pytorch
     from mlflow.models import infer_signature
@@ -129,4 +131,5 @@ def save_custom_model(
     mlflow.pytorch.save_model(
         served, path=str(path), signature=signature, input_example=example,
         pip_requirements=_pip_requirements(), code_paths=code_paths or None, metadata=metadata,
+        serialization_format="pickle",
     )

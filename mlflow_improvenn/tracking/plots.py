@@ -149,10 +149,12 @@ def _reused_figure(count: int) -> Figure:
 
 
 def _pair(axis: Axes, history: pd.DataFrame, kind: str, color: str, best: int | None) -> None:
-    """Train dashed, dev solid, a dot on dev at the best epoch. No labels: the key explains."""
+    """Train dashed, dev solid, a dot on dev at the best epoch. No labels: the key explains.
+    (A loop of the user's may log a dev error without a train error.)"""
     if f"dev_{kind}" not in history:
         return
-    axis.plot(history["epoch"], history[f"train_{kind}"], color=color, linestyle="--")
+    if f"train_{kind}" in history:
+        axis.plot(history["epoch"], history[f"train_{kind}"], color=color, linestyle="--")
     axis.plot(history["epoch"], history[f"dev_{kind}"], color=color)
     at_best = history.loc[history["epoch"] == best, f"dev_{kind}"]
     if len(at_best):
