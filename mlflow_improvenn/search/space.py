@@ -6,6 +6,7 @@ One training option a key, one distribution a value::
     dropout: {uniform: [0.0, 0.5]}
     batch_size: {int: [16, 256], log: true}
     hidden_units: {choice: ["32", "64,64", "128,128"]}
+    model_param.channels: {choice: [8, 16, 32]}  # a custom model's factory argument
 
 Every bound and choice is checked against the option's own allowed values before any trial
 runs, so a bad space file fails at once with a message naming the problem.
@@ -17,9 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlflow_improvenn.training.options import ConfigError, check_option, option_specs, parse_value
+from mlflow_improvenn.training.option_rules import (
+    is_custom,
+    join_model_params,
+    model_param_values,
+    typed_value,
+)
+from mlflow_improvenn.training.options import (
+    ConfigError,
+    TrainConfig,
+    check_option,
+    option_specs,
+    parse_value,
+)
 
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
+#: A space key ``model_param.KEY`` searches keyword argument KEY of a custom model's factory.
+MODEL_PARAM = "model_param."
 
 
 class SpaceError(ValueError):
@@ -41,13 +56,13 @@ class Dimension:
         """The value of this option for an Optuna ``trial``, typed as TrainConfig wants it
         (a number drawn for a list option such as ``dropout`` is a one-item list)."""
         if self.kind == "choice":
-            return parse_value(self.option, trial.suggest_categorical(self.option, self.choices))
+            return _parsed(self.option, trial.suggest_categorical(self.option, self.choices))
         if self.kind == "int":
             value = trial.suggest_int(self.option, int(self.low), int(self.high), log=self.log)
-            return parse_value(self.option, str(value))
+            return _parsed(self.option, str(value))
         log = self.log or self.kind == "loguniform"
         value = trial.suggest_float(self.option, self.low, self.high, log=log)
-        return parse_value(self.option, repr(value))
+        return _parsed(self.option, repr(value))
 
 
 Space = dict[str, Dimension]
@@ -86,6 +101,34 @@ def tiered_space(tier: int, optimizer: str = "adam") -> Space:
     return parse_space(relevant)
 
 
+def configured(base: TrainConfig, values: dict[str, Any]) -> TrainConfig:
+    """``base`` with a trial's ``values``: options by name, ``model_param.KEY`` merged into
+    ``model_params``.
+
+    >>> base = TrainConfig(model="nets.py:build", model_params="blocks=2")
+    >>> configured(base, {"lr": 0.1, "model_param.channels": 8}).model_params
+    'blocks=2,channels=8'
+    """
+    params = model_param_values(base.model_params)
+    options = {}
+    for name, value in values.items():
+        if name.startswith(MODEL_PARAM):
+            params[name.removeprefix(MODEL_PARAM)] = value
+        else:
+            options[name] = value
+    if params:
+        options["model_params"] = join_model_params(params)
+    return base.replace(**options)
+
+
+def check_fits(space: Space, base: TrainConfig) -> None:
+    """Refuse a space that searches model params around a built-in network (ConfigError)."""
+    searched = [name for name in space if name.startswith(MODEL_PARAM)]
+    if searched and not is_custom(base.model):
+        raise ConfigError("model", f"the space searches {', '.join(searched)}: give a model of "
+                          "your own (FILE.py:FUNCTION), whose factory takes them")
+
+
 def load_space(path: Path) -> Space:
     import yaml
 
@@ -114,7 +157,8 @@ def grid_of(space: Space) -> dict[str, list[str]]:
 
 
 def _dimension(name: str, spec: Any) -> Dimension:
-    if name not in option_specs():
+    is_model_param = name.startswith(MODEL_PARAM) and name.removeprefix(MODEL_PARAM).isidentifier()
+    if name not in option_specs() and not is_model_param:
         raise SpaceError(f"{name!r} is not a training option")
     if not isinstance(spec, dict):
         raise SpaceError(f"{name}: give a distribution, e.g. {{uniform: [0.0, 0.5]}}")
@@ -154,8 +198,17 @@ def _range(name: str, kind: str, values: Any, log: bool) -> Dimension:
     return Dimension(name, kind, low, high, log)
 
 
+def _parsed(name: str, text: str) -> Any:
+    """The typed value of ``text`` for option ``name`` (a model param: a number, a bool or
+    text, as ``model_params`` reads it)."""
+    return typed_value(text) if name.startswith(MODEL_PARAM) else parse_value(name, text)
+
+
 def _check_value(name: str, text: str) -> None:
-    """A value the option itself refuses is refused here, before any trial."""
+    """A value the option itself refuses is refused here, before any trial (a model param's
+    values are the factory's to judge, when the sweep checks the model)."""
+    if name.startswith(MODEL_PARAM):
+        return
     try:
         check_option(name, parse_value(name, text))
     except ConfigError as error:

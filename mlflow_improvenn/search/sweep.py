@@ -28,7 +28,7 @@ import pandas as pd
 from mlflow_improvenn.runs.parents import parent_run
 from mlflow_improvenn.runs.training_run import check_config, train
 from mlflow_improvenn.search.report import RUN_ID_ATTR, log_sweep_report
-from mlflow_improvenn.search.space import Space, grid_of
+from mlflow_improvenn.search.space import Space, check_fits, configured, grid_of
 from mlflow_improvenn.search.workers import run_in_processes
 from mlflow_improvenn.tracking.store import redact_uri
 from mlflow_improvenn.tracking.tracker import TAG_ERROR, log_params
@@ -78,7 +78,8 @@ def run_sweep(
     """Search ``space`` around ``base`` as one parent run with a child run per trial."""
     if settings.sampler == "grid":
         grid_of(space)  # refuse a space the grid cannot take before any run exists
-    check_config(base, many_runs=True)  # and data that no trial could read
+    check_fits(space, base)
+    check_config(base, many_runs=True)  # and data (and a model) that no trial could use
     study_name = settings.study_name or f"sweep-{uuid.uuid4().hex[:8]}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with (
@@ -163,7 +164,7 @@ class _Job:
         )
 
     def objective(self, trial: optuna.Trial) -> float:
-        config = self.base.replace(**{n: d.suggest(trial) for n, d in self.space.items()})
+        config = configured(self.base, {n: d.suggest(trial) for n, d in self.space.items()})
         tags = {TAG_STUDY: self.study_name, TAG_TRIAL: str(trial.number),
                 TAG_WORKER: f"{socket.gethostname()}:{os.getpid()}"}
 

@@ -53,7 +53,7 @@ def model_param_values(text: str) -> dict[str, Any]:
             raise ValueError(f"{pair!r} is not KEY=VALUE with KEY a Python name")
         if key in values:
             raise ValueError(f"{key} is given twice")
-        values[key] = _typed(value)
+        values[key] = typed_value(value)
     return values
 
 
@@ -96,7 +96,7 @@ def check_custom_model(config: TrainConfig) -> None:
             )
 
 
-def _typed(value: str) -> Any:
+def typed_value(value: str) -> Any:
     """An int, float or bool where ``value`` spells one, else the text itself."""
     lowered = value.lower()
     if lowered in ("true", "false"):
