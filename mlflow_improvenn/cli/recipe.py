@@ -25,15 +25,19 @@ from mlflow_improvenn.cli.train import build_config, training_options
 @click.option("--tolerance", type=click.FloatRange(min=0), default=None,
               help="A gap of error rate above this (and beyond noise) is high (default 0.02).")
 @click.option("--max-width", type=click.IntRange(min=1), default=512, show_default=True,
-              help="Widest hidden layer the recipe may grow.")
+              help="Widest hidden layer (or --width-param) the recipe may grow.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Most hidden layers the recipe may grow.")
+              help="Most hidden layers (or --depth-param) the recipe may grow.")
 @click.option("--data-first", type=click.BOOL, default=False, show_default=True,
               help="On high variance, use more of the data set's rows before regularizing.")
+@click.option("--width-param", default=None, metavar="KEY",
+              help="A custom model's factory argument the recipe doubles to widen it.")
+@click.option("--depth-param", default=None, metavar="KEY",
+              help="A custom model's factory argument the recipe raises by one to deepen it.")
 def recipe(
     experiment: str | None, max_steps: int, target_dev_error: float,
     baseline_error: float | str, tolerance: float | None, max_width: int, max_depth: int,
-    data_first: bool, **values: Any,
+    data_first: bool, width_param: str | None, depth_param: str | None, **values: Any,
 ) -> None:
     """Train, diagnose, fix the bigger problem, repeat: each step a child run in MLflow.
 
@@ -48,8 +52,13 @@ def recipe(
     settings = RecipeSettings(
         max_steps=max_steps, target_dev_error=target_dev_error or None,
         baseline_error=baseline_error, tolerance=tolerance,
-        policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first),
+        policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first,
+                            width_param=width_param or None, depth_param=depth_param or None),
     )
+    if settings.policy.cannot_grow(config):
+        click.echo("Your own network grows only through the factory arguments given as "
+                   "--width-param/--depth-param: without them the recipe cannot grow it, and "
+                   "tries the rest (epochs, L2, early stopping, data).")
     with training_session("Recipe"):
         result = run_recipe(config, settings, experiment, on_step=_print_step)
     best = result.best

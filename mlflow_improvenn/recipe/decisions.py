@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlflow_improvenn.diagnosis.verdicts import Verdict
-from mlflow_improvenn.training.options import TrainConfig, format_value
+from mlflow_improvenn.training.option_rules import is_custom, join_model_params, model_param_values
+from mlflow_improvenn.training.options import ConfigError, TrainConfig, format_value
 
 #: Default first L2 strength per mode: the scales differ (AdamW's default is 1e-2; the
 #: textbook penalty lambda/2m * ||W||^2 is divided by the number of examples).
@@ -46,6 +47,29 @@ class RecipePolicy:
     l2_steps: int = _L2_STEPS
     max_generated_samples: int = 8000
     data_first: bool = False
+    #: A custom network grows only through the factory arguments named here (e.g.
+    #: ``channels`` doubled, ``blocks`` plus one), capped by ``max_width`` and ``max_depth``.
+    width_param: str | None = None
+    depth_param: str | None = None
+
+    def check_growth(self, config: TrainConfig) -> None:
+        """Refuse width/depth params for a built-in network, or ones whose start value the
+        config's ``model_params`` lacks (the recipe grows a number it knows)."""
+        for option, name in (("width_param", self.width_param), ("depth_param", self.depth_param)):
+            if name is None:
+                continue
+            if not is_custom(config.model):
+                raise ConfigError(option, f"{config.model} grows by hidden_units; {option} is "
+                                  "for a model of your own")
+            value = model_param_values(config.model_params).get(name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(option, f"give {name}'s starting value as a whole number: "
+                                  f"--model-param {name}=N")
+
+    def cannot_grow(self, config: TrainConfig) -> bool:
+        """True for a custom network with neither a width nor a depth param: high bias can
+        then only train longer or regularize less."""
+        return is_custom(config.model) and self.width_param is None and self.depth_param is None
 
 
 @dataclass(frozen=True)
@@ -142,6 +166,8 @@ def _longer_if_still_learning(config: TrainConfig, facts: RunFacts, policy: Reci
 
 
 def _wider(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:
+    if is_custom(config.model):
+        return "wider", _grown(config, policy.width_param, lambda w: min(2 * w, policy.max_width))
     units = config.hidden_units
     if not units or max(units) >= policy.max_width:
         return "wider", None
@@ -149,6 +175,8 @@ def _wider(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change
 
 
 def _deeper(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:
+    if is_custom(config.model):
+        return "deeper", _grown(config, policy.depth_param, lambda d: min(d + 1, policy.max_depth))
     units = config.hidden_units
     if len(units) >= policy.max_depth:
         return "deeper", None
@@ -156,6 +184,22 @@ def _deeper(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Chang
     if len(config.dropout) > 1:  # one rate per layer: the new layer repeats the last one
         changes["dropout"] = (*config.dropout, config.dropout[-1])
     return "deeper", changes
+
+
+def _grown(
+    config: TrainConfig, name: str | None, grow: Callable[[int], int]
+) -> dict[str, Any] | None:
+    """``model_params`` with factory argument ``name`` grown, None when it cannot grow.
+
+    >>> config = TrainConfig(model="nets.py:build", model_params="channels=8,blocks=2")
+    >>> _grown(config, "channels", lambda w: 2 * w)
+    {'model_params': 'channels=16,blocks=2'}
+    """
+    params = model_param_values(config.model_params)
+    value = params.get(name) if name else None
+    if not isinstance(value, int) or grow(value) <= value:
+        return None
+    return {"model_params": join_model_params(params | {name: grow(value)})}
 
 
 def _less_l2(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:

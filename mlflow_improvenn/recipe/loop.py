@@ -113,6 +113,7 @@ def run_recipe(
 ) -> RecipeResult:
     """Apply the basic recipe from ``start`` until the target, a good fit or ``max_steps``."""
     settings = settings or RecipeSettings()
+    settings.policy.check_growth(start)
     check_config(start, many_runs=True)  # bad input leaves no parent run behind
     rows = _rows_available(start)
     with parent_run(f"recipe-{start.dataset}", experiment) as parent_id:
