@@ -1,0 +1,177 @@
+"""Your own network through ``fit``, against the built-in path and the bare loops.
+
+The workloads and the bare loops are ``bench_training.py``'s (W1: 20,000 x 64 rows, MLP
+256-256 with BatchNorm and dropout, 10 epochs; W2: 400 points of moons, MLP 32-32, 300 epochs).
+Added here:
+
+- ``fit, own module``: ``mlflow_improvenn.fit`` with a hand-written ``nn.Module`` equal to the
+  built-in MLP (its own standardization buffers, Linear/BatchNorm/ReLU/Dropout blocks, the same
+  initialization), on the same train/dev/test arrays, with the same options. Target: within
+  1.05x of ``improvenn`` (``train()`` with the built-in MLP; its clock also covers reading the
+  data set, which the arrays given to ``fit`` skip).
+- ``fit, streamed Dataset``: the same module on ``TensorDataset``s, so that batches come
+  through ``fit``'s streaming path (a DataLoader with the run's batch size and
+  ``num_workers``), against ``bare streamed``, the hand-written loop that reads train and
+  dev through DataLoaders of the same batch sizes and workers. Target: within 1.10x.
+
+Usage: ``python benchmarks/bench_own_model.py [--rounds 3] [--workloads W1,W2]
+[--workers 0] [--device cpu] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_training as bench  # noqa: E402
+
+from mlflow_improvenn import fit  # noqa: E402
+
+
+class OwnMLP(nn.Module):
+    """The built-in MLP written by hand: standardize, (Linear, BatchNorm, ReLU, Dropout)
+    per hidden layer, a linear head. Built in the same order, so the same seed gives the same
+    initial weights."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, widths: tuple[int, ...],
+                 batch_norm: bool, dropout: float, n_outputs: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean))
+        self.register_buffer("std", torch.as_tensor(std))
+        layers: list[nn.Module] = []
+        width = len(mean)
+        for units in widths:
+            layers.append(nn.Linear(width, units, bias=not batch_norm))
+            layers += [nn.BatchNorm1d(units)] if batch_norm else []
+            layers.append(nn.ReLU())
+            layers += [nn.Dropout(dropout)] if dropout > 0 else []
+            width = units
+        layers.append(nn.Linear(width, n_outputs))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body((x - self.mean) / self.std)
+
+
+def own_module(w: bench.Workload) -> nn.Module:
+    torch.manual_seed(w.config.seed)
+    s = w.splits
+    return OwnMLP(s.feature_mean, s.feature_std, w.config.hidden_units, w.config.batch_norm,
+                  w.config.dropout[0], s.output_size)
+
+
+def fit_options(w: bench.Workload) -> dict:
+    """The workload's options, less those of the built-in data and network."""
+    left_out = {"dataset", "target", "n_samples", "noise", "dev_fraction", "test_fraction",
+                "model", "model_params", "hidden_units", "activation", "batch_norm", "dropout",
+                "input_dropout", "task", "num_workers"}
+    return {k: getattr(w.config, k) for k in w.config.to_params() if k not in left_out}
+
+
+def fit_own_module(w: bench.Workload, workdir: Path) -> float:
+    s = w.splits
+    outcome = fit(own_module(w), (s.x_train, s.y_train), (s.x_dev, s.y_dev),
+                  (s.x_test, s.y_test), task=s.task, experiment=bench.EXPERIMENT,
+                  code_paths=[], **fit_options(w))
+    return float(outcome.history["dev_error"].iloc[-1])
+
+
+def fit_streamed(w: bench.Workload, workdir: Path) -> float:
+    s = w.splits
+    splits = [TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+              for x, y in ((s.x_train, s.y_train), (s.x_dev, s.y_dev), (s.x_test, s.y_test))]
+    outcome = fit(own_module(w), *splits, task=s.task, experiment=bench.EXPERIMENT,
+                  code_paths=[], num_workers=WORKERS, **fit_options(w))
+    return float(outcome.history["dev_error"].iloc[-1])
+
+
+def bare_streamed_loop(w: bench.Workload, workdir: Path) -> float:
+    """The hand-written loop with both splits streamed: train batches from a shuffled
+    DataLoader, dev from a DataLoader of 1,024 rows (as ``fit``'s streaming path reads both),
+    the same batch size and workers. Returns the last dev error."""
+    generator = torch.Generator().manual_seed(w.config.seed)
+    train = DataLoader(TensorDataset(w.train.x, w.train.y), batch_size=w.config.batch_size,
+                       shuffle=True, generator=generator, num_workers=WORKERS,
+                       persistent_workers=WORKERS > 0)
+    dev = DataLoader(TensorDataset(w.dev.x, w.dev.y), batch_size=1024, num_workers=WORKERS,
+                     persistent_workers=WORKERS > 0)
+    model = bench.fresh_model(w)
+    optimizer = bench.build_optimizer(w.config, model)
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, w.config.step_size, w.config.gamma)
+    objective = bench.Objective(w.splits.task)
+    dev_error = float("nan")
+    for _ in range(w.config.max_epochs):
+        model.train()
+        total_loss, wrong = torch.zeros(()), torch.zeros(())
+        for x, y in train:
+            output = model(x)
+            loss = objective.loss(output, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.detach() * len(x)
+            wrong += objective.errors(output.detach(), y)
+        model.eval()
+        dev_wrong, dev_loss = torch.zeros(()), torch.zeros(())
+        with torch.inference_mode():
+            for x, y in dev:
+                output = model(x)
+                dev_loss += objective.loss(output, y) * len(x)
+                dev_wrong += objective.errors(output, y)
+        dev_error = dev_wrong.item() / len(w.dev)
+        schedule.step()
+    return dev_error
+
+
+WORKERS = 0
+CONFIGURATIONS = [
+    bench.Configuration("bare DataLoader", bench.fit_bare_dataloader, tracked=False),
+    bench.Configuration("bare streamed", bare_streamed_loop, tracked=False),
+    bench.Configuration("bare slices", bench.fit_bare_slices, tracked=False),
+    bench.Configuration("improvenn", bench.fit_improvenn, tracked=True),
+    bench.Configuration("fit, own module", fit_own_module, tracked=True),
+    bench.Configuration("fit, streamed Dataset", fit_streamed, tracked=True),
+]
+
+
+def main() -> None:
+    global WORKERS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workloads", default="W1,W2")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    WORKERS = args.workers
+    bench.quiet()
+    info = bench.machine() | {"num_workers": str(WORKERS)}
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    with tempfile.TemporaryDirectory(prefix="improvenn-bench-own-") as root:
+        workloads = bench.make_workloads(args.workloads.split(","), Path(root))
+        results = bench.benchmark(workloads, CONFIGURATIONS, args.rounds, Path(root))
+        bench.add_ratios_and_check(results, workloads)
+        bench.print_table(results, workloads)
+    for w in workloads:
+        rows = results[w.name]
+        own = rows["fit, own module"]["median_s"] / rows["improvenn"]["median_s"]
+        streamed = rows["fit, streamed Dataset"]["median_s"] / rows["bare streamed"]["median_s"]
+        rows["_targets"] = {"own_module_to_improvenn": own, "streamed_to_bare_streamed": streamed}
+        print(f"{w.name}: fit with an own module / improvenn {own:.2f} (target 1.05); "
+              f"fit streamed / bare streamed loop {streamed:.2f} (target 1.10); medians of "
+              f"{args.rounds} rounds")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=2,
+                                        default=float))
+
+
+if __name__ == "__main__":
+    main()
