@@ -119,9 +119,10 @@ def _load_file(config: TrainConfig) -> pd.DataFrame:
         raise DataError("dataset", f"cannot read {kind} file {str(path)!r}: {error}") from error
     if frame.empty:
         raise DataError("dataset", f"{kind} file {str(path)!r} has no rows")
-    if config.target not in frame.columns:
-        columns = ", ".join(map(str, frame.columns))
-        raise DataError("target", f"column {config.target!r} is not in {path} (columns: {columns})")
+    if config.target not in frame.columns:  # the header is the file's text: not repeated
+        raise DataError("target", f"column {config.target!r} is not in {path}: it has "
+                        f"{frame.shape[1]} columns, and the target must be one of them, spelled "
+                        "as in its header")
     missing = [str(c) for c in frame.columns if frame[c].isna().any()]
     if missing:
         raise DataError(
