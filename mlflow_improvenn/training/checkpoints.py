@@ -78,7 +78,8 @@ def saved_options(checkpoint: Any) -> dict[str, Any]:
     A checkpoint is untrusted input (anyone who can write the run's artifacts can change it),
     so its outline is checked before anything is read: a dict with :data:`REQUIRED_KEYS`, a
     whole ``epoch`` from 1 on, a ``config`` of option names to text holding every option
-    but those the resuming command gives itself (``overrides``). Raises
+    but those the resuming command gives itself
+    (:data:`~mlflow_improvenn.training.options.RESUME_OVERRIDES`). Raises
     :class:`CheckpointError` saying what is wrong without repeating the file's contents.
     """
     if not isinstance(checkpoint, dict):
@@ -134,9 +135,10 @@ def resumed_config(saved: dict[str, Any], given: TrainConfig) -> TrainConfig:
 
 
 def _why(error: ConfigError) -> str:
-    """The rule a value broke, without the value when it is text from the file."""
+    """The rule a value broke, without the value when it is text from the file (``'x' is not
+    one of: ...``, ``'x' is not a valid float``: the rule follows the last ``is not``)."""
     if "is not a valid" in error.message or "is not one of" in error.message:
-        return error.message.split(" is ", 1)[1]
+        return "not " + error.message.rsplit(" is not ", 1)[1]
     return error.message
 
 
@@ -241,7 +243,7 @@ def _check_tensor(saved: Any, shape: torch.Size, dtype: torch.dtype, where: str)
         raise CheckpointError(f"{where} is not a tensor")
     if saved.shape != shape or saved.dtype != dtype:
         raise CheckpointError(
-            f"{where} is a {tuple(saved.shape)} {saved.dtype} tensor where this network "
+            f"{where} is a {tuple(saved.shape)} {saved.dtype} tensor where this trainer "
             f"has {tuple(shape)} {dtype}"
         )
     if saved.is_floating_point() and not torch.isfinite(saved).all():
