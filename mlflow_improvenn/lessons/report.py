@@ -116,21 +116,24 @@ def parse_tables(markdown: str) -> dict[str, pd.DataFrame]:
     columns = {header: column for column, header in _HEADERS.items()}
     tables = {}
     for section in ("\n" + markdown).split("\n### `")[1:]:
-        name = section.split("`", 1)[0]
         rows = [line.strip("| ").split(" | ") for line in section.splitlines()
                 if line.startswith("| ")]
-        header, body = [columns[h] for h in rows[0]], rows[2:]
-        frame = pd.DataFrame(body, columns=header)
-        for column in header:
-            if column.endswith("_interval"):
-                gap = column.removesuffix("_interval")
-                values = [_read_interval(cell) for cell in frame.pop(column)]
-                for i, part in enumerate((gap, f"{gap}_low", f"{gap}_high")):
-                    frame[part] = [value[i] for value in values]
-            elif column not in ("variation", "diagnosis"):
-                frame[column] = [_read_number(c) for c in frame[column]]
-        tables[name] = frame
+        frame = pd.DataFrame(rows[2:], columns=[columns[h] for h in rows[0]])
+        tables[section.split("`", 1)[0]] = _numbers(frame)
     return tables
+
+
+def _numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells of a parsed table as numbers; an interval column split into its three."""
+    for column in list(frame.columns):
+        if column.endswith("_interval"):
+            gap = column.removesuffix("_interval")
+            values = [_read_interval(cell) for cell in frame.pop(column)]
+            for i, part in enumerate((gap, f"{gap}_low", f"{gap}_high")):
+                frame[part] = [value[i] for value in values]
+        elif column not in ("variation", "diagnosis"):
+            frame[column] = [_read_number(cell) for cell in frame[column]]
+    return frame
 
 
 def _read_number(cell: str) -> float:
