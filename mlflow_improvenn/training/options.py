@@ -65,6 +65,11 @@ SCHEDULERS = ("none", "plateau", "step", "exponential", "cosine", "onecycle")
 MONITORS = ("dev_loss", "dev_error", "train_loss", "train_error")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 #: What a resumed run takes from its own invocation rather than from the checkpoint.
+#: The longest param value MLflow stores whole (``MAX_PARAM_VAL_LENGTH`` in MLflow's
+#: ``utils/validation.py``); a longer one is truncated, so a run would log another network.
+MAX_PARAM_LENGTH = 6000
+#: The spellings of a boolean value, as a usage error lists them.
+BOOLEAN_WORDS = "true or false (also 1/0, yes/no, on/off)"
 RESUME_OVERRIDES = (
     "max_epochs", "device", "amp", "log_model", "checkpoint_every_epoch", "run_name",
     "resume_from",
@@ -273,7 +278,7 @@ def parse_value(name: str, text: str) -> Any:
     kind = option_types()[name]
     try:
         if kind is bool:
-            return _parse_bool(text)
+            return parse_bool(text)
         if kind in (int, float):
             return kind(text)
         if kind == tuple[int, ...]:
@@ -296,7 +301,9 @@ def _split_list(text: str) -> list[str]:
     return items
 
 
-def _parse_bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
+    """``text`` as a boolean; blank text is refused (under ``mlflow run`` an empty parameter
+    would otherwise quietly mean false). Raises ``ValueError``."""
     lowered = text.strip().lower()
     if lowered in ("true", "1", "yes", "on"):
         return True
@@ -306,6 +313,8 @@ def _parse_bool(text: str) -> bool:
 
 
 def _type_name(kind: Any) -> str:
+    if kind is bool:
+        return f"boolean: use {BOOLEAN_WORDS}"
     if kind == tuple[int, ...]:
         return "comma-separated list of integers"
     if kind == tuple[float, ...]:
@@ -321,7 +330,18 @@ def validate(config: TrainConfig) -> None:
     """
     for name in option_specs():
         check_option(name, getattr(config, name))
+        _check_length(name, getattr(config, name))
     _check_combinations(config)
+
+
+def _check_length(name: str, value: Any) -> None:
+    """Refuse a value MLflow would truncate when logging it as a param."""
+    length = len(format_value(value))
+    if length > MAX_PARAM_LENGTH:
+        raise ConfigError(
+            name, f"its value is {length:,} characters long; MLflow logs at most "
+            f"{MAX_PARAM_LENGTH:,} characters of a param and would cut the rest",
+        )
 
 
 def check_option(name: str, value: Any) -> None:
