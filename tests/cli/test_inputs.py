@@ -234,3 +234,13 @@ def test_a_bad_server_wait_is_a_usage_error_naming_it(tracking_uri, monkeypatch)
     result = CliRunner().invoke(main, ["diagnose"])
     assert result.exit_code == 2
     assert "Invalid value for IMPROVENN_SERVER_WAIT: 'soon' is not a number" in result.output
+
+
+def test_the_readme_churn_example_trains(tracking_uri: str) -> None:
+    """Before: data/churn.csv, used by the README's example, did not exist."""
+    churn = Path(__file__).resolve().parents[2] / "data" / "churn.csv"
+    result = CliRunner().invoke(main, ["train", "--dataset", f"csv:{churn}", "--target", "churned",
+                                       "--max-epochs", "2", "--log-model", "false", "--quiet"])
+    assert result.exit_code == 0, result.output
+    params = all_runs().iloc[0]
+    assert (params["params.task"], params["params.n_train"]) == ("binary", "360")
