@@ -163,10 +163,10 @@ def test_an_experiment_we_create_opens_in_model_training_mode(tracking_uri: str)
 
 
 def test_resuming_a_run_that_stopped_early_is_refused(tracking_uri: str) -> None:
-    """Before: it trained one epoch more, ended FINISHED, and stopped_epoch - best_epoch was
-    patience + 1."""
-    early = ["train", *FAST, "--max-epochs", "60", "--patience", "1", "--checkpoint-every-epoch",
-             "--lr", "0.3", "--quiet"]
+    """Before: a run stopped early at epoch 5 was resumed, trained epoch 6 for nothing and
+    ended FINISHED (early_stopping) again."""
+    early = ["train", *FAST, "--max-epochs", "60", "--patience", "1", "--lr", "0.3",
+             "--checkpoint-every-epoch", "true", "--quiet"]
     assert CliRunner().invoke(main, early).exit_code == 0
     runs = all_runs()
     assert runs.loc[0, "tags.improvenn.stop_reason"] == "early_stopping"
