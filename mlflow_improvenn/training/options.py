@@ -64,12 +64,12 @@ def option(default: Any, help: str, **spec: Any) -> Any:
 SCHEDULERS = ("none", "plateau", "step", "exponential", "cosine", "onecycle")
 MONITORS = ("dev_loss", "dev_error", "train_loss", "train_error")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-#: What a resumed run takes from its own invocation rather than from the checkpoint.
 #: The longest param value MLflow stores whole (``MAX_PARAM_VAL_LENGTH`` in MLflow's
 #: ``utils/validation.py``); a longer one is truncated, so a run would log another network.
 MAX_PARAM_LENGTH = 6000
 #: The spellings of a boolean value, as a usage error lists them.
 BOOLEAN_WORDS = "true or false (also 1/0, yes/no, on/off)"
+#: What a resumed run takes from its own invocation rather than from the checkpoint.
 RESUME_OVERRIDES = (
     "max_epochs", "device", "amp", "log_model", "checkpoint_every_epoch", "run_name",
     "resume_from",
@@ -302,8 +302,7 @@ def _split_list(text: str) -> list[str]:
 
 
 def parse_bool(text: str) -> bool:
-    """``text`` as a boolean; blank text is refused (under ``mlflow run`` an empty parameter
-    would otherwise quietly mean false). Raises ``ValueError``."""
+    """``text`` as a boolean; blank text is a ``ValueError``, not a quiet false."""
     lowered = text.strip().lower()
     if lowered in ("true", "1", "yes", "on"):
         return True
@@ -330,23 +329,16 @@ def validate(config: TrainConfig) -> None:
     """
     for name in option_specs():
         check_option(name, getattr(config, name))
-        _check_length(name, getattr(config, name))
     _check_combinations(config)
-
-
-def _check_length(name: str, value: Any) -> None:
-    """Refuse a value MLflow would truncate when logging it as a param."""
-    length = len(format_value(value))
-    if length > MAX_PARAM_LENGTH:
-        raise ConfigError(
-            name, f"its value is {length:,} characters long; MLflow logs at most "
-            f"{MAX_PARAM_LENGTH:,} characters of a param and would cut the rest",
-        )
 
 
 def check_option(name: str, value: Any) -> None:
     """Check one option's value against its own choices and range (not the combinations)."""
     spec = option_specs()[name]
+    length = len(format_value(value))
+    if length > MAX_PARAM_LENGTH:  # MLflow would log it cut short
+        raise ConfigError(name, f"its value is {length:,} characters long; MLflow logs at most "
+                          f"{MAX_PARAM_LENGTH:,} characters of a param")
     values = value if isinstance(value, tuple) else (value,)
     for item in values:
         if spec.choices is not None and item not in spec.choices:
