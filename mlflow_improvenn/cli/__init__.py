@@ -53,7 +53,8 @@ class LazyGroup(click.Group):
             error.message = scrub(error.message)
             raise
         except Exception as error:
-            if type(error).__name__ != "MlflowException":  # no mlflow import for --help
+            mlflow_error = any(kind.__name__ == "MlflowException" for kind in type(error).__mro__)
+            if not mlflow_error:  # told apart by name: no mlflow import for --help
                 raise
             from mlflow_improvenn.cli.secrets import scrub
 

@@ -220,6 +220,7 @@ def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, str | 
             "max_epochs", f"run {config.resume_from} already reached epoch {checkpoint['epoch']}; "
             "raise max_epochs to continue it",
         )
+    _refuse_stopped_early(config.resume_from, checkpoint, resumed.patience)
     planned = saved.get("max_epochs", resumed.max_epochs)
     if resumed.scheduler in ("cosine", "onecycle") and resumed.max_epochs != planned:
         raise ConfigError(
@@ -227,6 +228,18 @@ def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, str | 
             f"epoch {planned}: resume it with max_epochs={planned}",
         )
     return resumed, checkpoint, experiment_id
+
+
+def _refuse_stopped_early(run_id: str, checkpoint: dict, patience: int) -> None:
+    """A run that early stopping ended has nothing left to train: resumed, it would train
+    one epoch more and stop again, breaking ``stopped_epoch - best_epoch == patience``."""
+    misses = checkpoint.get("early_stopping", {}).get("misses", 0)
+    if 0 < patience <= misses:
+        raise ConfigError(
+            "resume_from", f"run {run_id} stopped early at epoch {checkpoint['epoch']} ({misses} "
+            f"epochs without improvement, patience {patience}): there is nothing to continue; "
+            "start a new run to train it further",
+        )
 
 
 def _last_checkpoint_uploader(tracker: RunTracker, workdir: Path) -> LatestFileUploader:
@@ -273,8 +286,7 @@ def _finish(
     if uploader is not None:
         uploader.close()
     tracker.metrics.close()
-    tracker.log_summary(summary, step=result.stopped_epoch,
-                        tags={TAG_STOP_REASON: result.stop_reason.value})
+    tracker.log_summary(summary, tags={TAG_STOP_REASON: result.stop_reason.value})
     tracker.log_artifacts(workdir)
     status = "FAILED" if result.error is not None else _STATUS[result.stop_reason]
     return TrainOutcome(

@@ -7,6 +7,7 @@ the training loop's path; everything here is written once per run.
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,8 @@ TAG_ERROR = "improvenn.error"
 #: ``parent`` on a run that groups children (a sweep's, the recipe's, a lesson's).
 TAG_ROLE = "improvenn.role"
 RESOLVED_SUFFIX = "_resolved"
+#: The step of the one-value summary metrics (``best_*``, ``test_*``, ``stopped_epoch``...).
+SUMMARY_STEP = 0
 _ENTRY_POINT_TAG = "mlflow.project.entryPoint"  # set by ``mlflow run`` on the runs it launches
 
 
@@ -75,12 +78,14 @@ class RunTracker:
     def log_params(self, params: Mapping[str, str]) -> None:
         log_params(self.client, self.run_id, params, logged_before=self.adopted)
 
-    def log_summary(self, metrics: Mapping[str, float], step: int, tags: Mapping[str, str]) -> None:
-        """End-of-run metrics and tags, in one call."""
+    def log_summary(self, metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+        """End-of-run metrics and tags, in one call. The metrics are logged at step 0 (each
+        has one value): the MLflow UI then shows them as values, where at the last epoch's
+        step its charts drew them as lone dots far out on the epoch axis."""
         timestamp = int(time.time() * 1000)
         self.client.log_batch(
             self.run_id,
-            metrics=[Metric(k, float(v), timestamp, step) for k, v in metrics.items()],
+            metrics=[Metric(k, float(v), timestamp, SUMMARY_STEP) for k, v in metrics.items()],
             tags=[RunTag(k, v) for k, v in tags.items()],
         )
 
@@ -149,7 +154,7 @@ def log_params(
 
 
 def _equivalent(key: str, logged: str, value: str) -> bool:
-    if logged == value:
+    if value in (logged, _shell_unquoted(logged)):
         return True
     if key not in option_specs():
         return False
@@ -157,3 +162,13 @@ def _equivalent(key: str, logged: str, value: str) -> bool:
         return parse_value(key, logged) == parse_value(key, value)
     except ConfigError:
         return False
+
+
+def _shell_unquoted(logged: str) -> str:
+    """A value as given to ``mlflow run``, which logs each parameter shell-quoted as it goes
+    into the command line: ``''`` for an empty value, ``'a b'`` for one with a space."""
+    try:
+        words = shlex.split(logged)
+    except ValueError:  # unbalanced quotes: not something shlex.quote wrote
+        return logged
+    return words[0] if len(words) == 1 and shlex.quote(words[0]) == logged else logged
