@@ -30,12 +30,9 @@ from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.loop import FitResult, Trainer, evaluate, to_device_splits
 from mlflow_improvenn.training.models import build_model, count_parameters
 from mlflow_improvenn.training.options import (
-    RESUME_OVERRIDES,
     ConfigError,
     TrainConfig,
     format_value,
-    option_specs,
-    parse_value,
 )
 
 TAG_RESUMED_FROM = "improvenn.resumed_from"
@@ -95,7 +92,7 @@ def train(
     trainer = Trainer(config, model, to_device_splits(splits_np, device), splits_np.task, device)
     run_tags = dict(tags or {})
     if resume_point is not None:
-        trainer.resume(resume_point)
+        _resume(trainer, resume_point, config.resume_from)
         run_tags[TAG_RESUMED_FROM] = config.resume_from
 
     tracker = RunTracker.start(experiment, run_name(config), parent_run_id, run_tags,
@@ -211,16 +208,15 @@ def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, str | 
         try:
             path, experiment_id = download_checkpoint(config.resume_from, Path(folder))
             checkpoint = checkpoints.load(path)
+            saved = checkpoints.saved_options(checkpoint)
+            resumed = checkpoints.resumed_config(saved, config)
         except checkpoints.CheckpointError as error:
-            raise ConfigError("resume_from", str(error)) from error
-    saved = {k: parse_value(k, v) for k, v in checkpoint["config"].items() if k in option_specs()}
-    resumed = TrainConfig(**(saved | {k: getattr(config, k) for k in RESUME_OVERRIDES}))
+            raise _unusable(config.resume_from, error) from error
     if checkpoint["epoch"] >= resumed.max_epochs:
         raise ConfigError(
             "max_epochs", f"run {config.resume_from} already reached epoch {checkpoint['epoch']}; "
             "raise max_epochs to continue it",
         )
-    _refuse_stopped_early(config.resume_from, checkpoint, resumed.patience)
     planned = saved.get("max_epochs", resumed.max_epochs)
     if resumed.scheduler in ("cosine", "onecycle") and resumed.max_epochs != planned:
         raise ConfigError(
@@ -240,6 +236,24 @@ def _refuse_stopped_early(run_id: str, checkpoint: dict, patience: int) -> None:
             f"epochs without improvement, patience {patience}): there is nothing to continue; "
             "start a new run to train it further",
         )
+
+
+def _resume(trainer: Trainer, checkpoint: dict[str, Any], run_id: str) -> None:
+    """Continue ``trainer`` from ``checkpoint`` once every part of it has been checked."""
+    shapes = [p.shape for group in trainer.optimizer.param_groups for p in group["params"]]
+    try:
+        checkpoints.check_resumable(checkpoint, trainer.checkpoint(0), shapes)
+        trainer.resume(checkpoint)
+    except checkpoints.CheckpointError as error:
+        raise _unusable(run_id, error) from error
+    except Exception as error:  # what the checks did not foresee is still a refusal
+        reason = checkpoints.CheckpointError(f"it does not load ({type(error).__name__})")
+        raise _unusable(run_id, reason) from error
+    _refuse_stopped_early(run_id, checkpoint, trainer.config.patience)
+
+
+def _unusable(run_id: str, error: checkpoints.CheckpointError) -> ConfigError:
+    return ConfigError("resume_from", f"the checkpoint of run {run_id} cannot be resumed: {error}")
 
 
 def _last_checkpoint_uploader(tracker: RunTracker, workdir: Path) -> LatestFileUploader:
