@@ -39,13 +39,14 @@ def test_kill_9_of_a_sweep_stops_its_workers_and_their_trials(tracking_uri: str)
         wait_for_running_trials(2, timeout_s=120)
         workers = worker_pids(sweep.pid)
         sweep.send_signal(signal.SIGKILL)
-        sweep.communicate(timeout=30)
+        sweep.wait(timeout=30)  # its workers hold its output pipe: do not read to the end
         deadline = time.monotonic() + 90
         while any(map(_alive, workers)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert workers and not any(map(_alive, workers)), "workers outlived their sweep"
     finally:
         sweep.kill()
+        sweep.stdout.close()
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
