@@ -58,9 +58,10 @@ def judge(tags: dict[str, str], minutes: float, host: str, now: datetime) -> Ver
             return Verdict(False, f"process {pid} is running on this host")
         return Verdict(True, f"process {pid} is not running on this host")
     age = heartbeat_age_min(tags, now)
-    if age is None or age > minutes:
-        shown = "ever" if age is None else f"{age:.0f} min"
-        return Verdict(True, f"no heartbeat for {shown} from host {tags[TAG_HOST]}")
+    if age is None:
+        return Verdict(True, f"no readable heartbeat from host {tags[TAG_HOST]}")
+    if age > minutes:
+        return Verdict(True, f"no heartbeat for {age:.0f} min from host {tags[TAG_HOST]}")
     return Verdict(False, f"heartbeat {age:.0f} min ago from host {tags[TAG_HOST]}")
 
 
