@@ -8,7 +8,12 @@ import click
 
 from mlflow_improvenn.cli.diagnose import BaselineType
 from mlflow_improvenn.cli.session import training_session
-from mlflow_improvenn.cli.train import build_config, training_options
+from mlflow_improvenn.cli.train import (
+    boolean_option,
+    build_config,
+    quiet_option,
+    training_options,
+)
 
 
 @click.command()
@@ -28,16 +33,18 @@ from mlflow_improvenn.cli.train import build_config, training_options
               help="Widest hidden layer (or --width-param) the recipe may grow.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=4, show_default=True,
               help="Most hidden layers (or --depth-param) the recipe may grow.")
-@click.option("--data-first", type=click.BOOL, default=False, show_default=True,
-              help="On high variance, use more of the data set's rows before regularizing.")
+@boolean_option("data_first", False,
+                "On high variance, use more of the data set's rows before regularizing.")
 @click.option("--width-param", default=None, metavar="KEY",
               help="A custom model's factory argument the recipe doubles to widen it.")
 @click.option("--depth-param", default=None, metavar="KEY",
               help="A custom model's factory argument the recipe raises by one to deepen it.")
+@quiet_option
 def recipe(
     experiment: str | None, max_steps: int, target_dev_error: float,
     baseline_error: float | str, tolerance: float | None, max_width: int, max_depth: int,
-    data_first: bool, width_param: str | None, depth_param: str | None, **values: Any,
+    data_first: bool, width_param: str | None, depth_param: str | None, quiet: bool,
+    **values: Any,
 ) -> None:
     """Train, diagnose, fix the bigger problem, repeat: each step a child run in MLflow.
 
@@ -55,12 +62,15 @@ def recipe(
         policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first,
                             width_param=width_param or None, depth_param=depth_param or None),
     )
+    from mlflow_improvenn.runs.training_run import check_config
+
     if settings.policy.cannot_grow(config):
         click.echo("Your own network grows only through the factory arguments given as "
                    "--width-param/--depth-param: without them the recipe cannot grow it, and "
                    "tries the rest (epochs, L2, early stopping, data).")
-    with training_session("Recipe"):
-        result = run_recipe(config, settings, experiment, on_step=_print_step)
+    with training_session("Recipe", lambda: check_config(config, many_runs=True)):
+        result = run_recipe(config, settings, experiment,
+                            on_step=None if quiet else _print_step)
     best = result.best
     click.echo(
         f"Recipe {result.parent_run_id} ended ({result.stop_reason}) after "

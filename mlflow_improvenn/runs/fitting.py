@@ -105,6 +105,15 @@ def train_streamed(
     The factory gets the width of one example (its features, flattened) and, for a
     multiclass task, the number of classes from the train Dataset's ``classes`` (as
     torchvision's data sets have) or ``n_classes``."""
+    model = streamed_model(config, datasets)
+    params = model_param_values(config.model_params)
+    return _run_fit(model, datasets, config, config.task, None, params, None, experiment,
+                    on_epoch, parent_run_id, tags)
+
+
+def streamed_model(config: TrainConfig, datasets: dict[str, Any]) -> nn.Module:
+    """The factory's network for a ``py:`` loader's Datasets (see :func:`train_streamed`);
+    raises ConfigError where a run of them cannot start."""
     if not is_custom(config.model) or config.model == CUSTOM:
         raise ConfigError("model", "the loader's Datasets stream: give your own model "
                           "(--model FILE.py:FUNCTION)")
@@ -115,10 +124,7 @@ def train_streamed(
     n_outputs = _classes_of(train) if config.task == "multiclass" else 1
     n_features = int(torch.as_tensor(train[0][0]).numel())
     torch.manual_seed(config.seed)
-    model = build_from_factory(config, n_features, n_outputs)
-    params = model_param_values(config.model_params)
-    return _run_fit(model, datasets, config, config.task, None, params, None, experiment,
-                    on_epoch, parent_run_id, tags)
+    return build_from_factory(config, n_features, n_outputs)
 
 
 def _run_fit(

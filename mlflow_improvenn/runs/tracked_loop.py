@@ -176,8 +176,7 @@ class TrackedLoop:
         tags = {TAG_STOP_REASON: self.stop_reason_.value}
         if error is not None:
             tags[TAG_ERROR] = f"{type(error).__name__}: {error}"
-        stopped = self.history_[-1].epoch if self.history_ else 0
-        tracker.log_summary(self._summary(), step=stopped, tags=tags)
+        tracker.log_summary(self._summary(), tags=tags)
         tracker.log_artifacts(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
