@@ -13,6 +13,8 @@ from torch.nn import functional
 from mlflow_improvenn import track
 from mlflow_improvenn.training.user_code import load_function
 from tests.runs.own_data import MODEL_FILE, splits_of, xor_arrays
+from tests.runs.test_fit import _holds_only_documented_names
+from tests.runs.test_run_schema import documented
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,7 @@ def test_a_plain_loop_stops_early_and_ends_with_the_best_weights_logged(tracking
     assert {"best_train_loss", "test_error", "train_loss_falling"} <= set(metrics)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.info.run_id)}
     assert {"checkpoints", "model", "plots", "history.csv"} <= artifacts
+    _holds_only_documented_names(logged.info.run_id, documented())
 
 
 def test_ctrl_c_in_the_loop_ends_the_run_killed_with_what_it_learned(tracking_uri, data):
