@@ -94,6 +94,21 @@ def fit_streamed(w: bench.Workload, workdir: Path) -> float:
     return float(outcome.history["dev_error"].iloc[-1])
 
 
+class StreamedDev:
+    """The dev split read through a DataLoader of 1,024 rows, as ``evaluate`` reads a split."""
+
+    def __init__(self, w: bench.Workload) -> None:
+        self.loader = DataLoader(TensorDataset(w.dev.x, w.dev.y), batch_size=1024,
+                                 num_workers=WORKERS, persistent_workers=WORKERS > 0)
+        self.rows = len(w.dev)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def eval_batches(self):
+        return iter(self.loader)
+
+
 def bare_streamed_loop(w: bench.Workload, workdir: Path) -> float:
     """The hand-written loop with both splits streamed: train batches from a shuffled
     DataLoader, dev from a DataLoader of 1,024 rows (as ``fit``'s streaming path reads both),
@@ -102,34 +117,8 @@ def bare_streamed_loop(w: bench.Workload, workdir: Path) -> float:
     train = DataLoader(TensorDataset(w.train.x, w.train.y), batch_size=w.config.batch_size,
                        shuffle=True, generator=generator, num_workers=WORKERS,
                        persistent_workers=WORKERS > 0)
-    dev = DataLoader(TensorDataset(w.dev.x, w.dev.y), batch_size=1024, num_workers=WORKERS,
-                     persistent_workers=WORKERS > 0)
-    model = bench.fresh_model(w)
-    optimizer = bench.build_optimizer(w.config, model)
-    schedule = torch.optim.lr_scheduler.StepLR(optimizer, w.config.step_size, w.config.gamma)
-    objective = bench.Objective(w.splits.task)
-    dev_error = float("nan")
-    for _ in range(w.config.max_epochs):
-        model.train()
-        total_loss, wrong = torch.zeros(()), torch.zeros(())
-        for x, y in train:
-            output = model(x)
-            loss = objective.loss(output, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.detach() * len(x)
-            wrong += objective.errors(output.detach(), y)
-        model.eval()
-        dev_wrong, dev_loss = torch.zeros(()), torch.zeros(())
-        with torch.inference_mode():
-            for x, y in dev:
-                output = model(x)
-                dev_loss += objective.loss(output, y) * len(x)
-                dev_wrong += objective.errors(output, y)
-        dev_error = dev_wrong.item() / len(w.dev)
-        schedule.step()
-    return dev_error
+    streamed = bench.Workload(w.name, w.description, w.config, w.splits, w.train, StreamedDev(w))
+    return bench.bare_loop(streamed, lambda: train)
 
 
 WORKERS = 0

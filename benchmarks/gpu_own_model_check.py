@@ -119,7 +119,8 @@ def main() -> None:
                                config.replace(amp=True))
     print(f"(a) arrays, AMP: {seconds:.2f} s, dev error {history[-1].dev_error:.4f}")
     for as_dict in (False, True):
-        given = {"train": Pairs(x[:20_000], y[:20_000], as_dict), "dev": Pairs(x[n:], y[n:], as_dict)}
+        given = {"train": Pairs(x[:20_000], y[:20_000], as_dict),
+                 "dev": Pairs(x[n:], y[n:], as_dict)}
         seconds, history = trained(TwoInputs(), given, config.replace(max_epochs=2))
         kind = "dict" if as_dict else "tuple"
         print(f"(c) {kind} inputs, streamed: {seconds:.2f} s, dev error "

@@ -28,7 +28,10 @@ def load_function(option: str, spec: str) -> Callable[..., Any]:
     if parts is None:
         raise ConfigError(option, f"{spec!r} is not FILE.py:FUNCTION or MODULE:FUNCTION")
     source, name = parts
-    module = _import_file(option, Path(source)) if source.endswith(".py") else _import(option, source)
+    if source.endswith(".py"):
+        module = _import_file(option, Path(source))
+    else:
+        module = _import(option, source)
     function = getattr(module, name, None)
     if not callable(function):
         raise ConfigError(option, f"{source} has no function {name!r}")
@@ -73,7 +76,8 @@ def _import_file(option: str, path: Path) -> Any:
         raise ConfigError(option, f"file {str(path)!r} does not exist")
     name = path.stem
     loaded = sys.modules.get(name)
-    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() == path.resolve():
+    loaded_from = getattr(loaded, "__file__", None)
+    if loaded_from is not None and Path(loaded_from).resolve() == path.resolve():
         return loaded
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None

@@ -79,5 +79,6 @@ def memmap_splits(folder: Path, n: int = 400, features: int = 6) -> dict[str, Me
     table.flush()
     del table
     a, b = int(n * 0.6), int(n * 0.8)
-    return {"train": MemmapRows(path, n, features, 0, a), "dev": MemmapRows(path, n, features, a, b),
+    return {"train": MemmapRows(path, n, features, 0, a),
+            "dev": MemmapRows(path, n, features, a, b),
             "test": MemmapRows(path, n, features, b, n)}
