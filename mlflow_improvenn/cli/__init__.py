@@ -24,6 +24,10 @@ _COMMANDS = {
               "Search hyperparameters with Optuna, one nested run per trial."),
     "recipe": ("mlflow_improvenn.cli.recipe", "recipe",
                "Apply the basic recipe in a loop: train, diagnose, fix, repeat."),
+    "lr-find": ("mlflow_improvenn.cli.lr_find", "lr_find",
+                "Find a learning rate: the range test as an MLflow run."),
+    "learning-curve": ("mlflow_improvenn.cli.learning_curve", "learning_curve",
+                       "Train on growing shares of the data: will more data help?"),
     "lesson": ("mlflow_improvenn.cli.lesson", "lesson",
                "Run one lesson of the tutorial as compared MLflow runs."),
 }

@@ -24,6 +24,8 @@ TAG_STOP_REASON = "improvenn.stop_reason"
 TAG_ERROR = "improvenn.error"
 #: ``parent`` on a run that groups children (a sweep's, the recipe's, a lesson's).
 TAG_ROLE = "improvenn.role"
+#: The role of a learning-rate range test's run: it trains, but is no training run to diagnose.
+ROLE_LR_FIND = "lr_find"
 RESOLVED_SUFFIX = "_resolved"
 _ENTRY_POINT_TAG = "mlflow.project.entryPoint"  # set by ``mlflow run`` on the runs it launches
 

@@ -35,6 +35,8 @@ class OptionSpec:
     low_open: bool = False
     high_open: bool = False
     group: str = "training"
+    #: Also takes the word ``auto``: the value is found before training (``lr``: the range test).
+    auto: bool = False
 
     def range_text(self) -> str:
         """The allowed range in interval notation, e.g. ``[0, 1)``."""
@@ -63,6 +65,8 @@ def option(default: Any, help: str, **spec: Any) -> Any:
 
 SCHEDULERS = ("none", "plateau", "step", "exponential", "cosine", "onecycle")
 MONITORS = ("dev_loss", "dev_error", "train_loss", "train_error")
+#: The word an option with ``auto`` in its spec takes instead of a value (``--lr auto``).
+AUTO = "auto"
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 #: What a resumed run takes from its own invocation rather than from the checkpoint.
 RESUME_OVERRIDES = (
@@ -141,7 +145,11 @@ class TrainConfig:
     optimizer: str = option(
         "adam", "Optimizer.", choices=("sgd", "adam", "adamw"), group="optimizer"
     )
-    lr: float = option(0.01, "Learning rate.", low=0.0, low_open=True, group="optimizer")
+    lr: float = option(
+        0.01, "Learning rate, or auto: run the learning-rate range test first (its own run, "
+        "linked by the improvenn.lr_find_run_id tag) and train with its suggestion.",
+        low=0.0, low_open=True, group="optimizer", auto=True,
+    )
     momentum: float = option(
         0.9, "SGD momentum.", low=0.0, high=1.0, high_open=True, group="optimizer"
     )
@@ -271,6 +279,8 @@ def format_value(value: Any) -> str:
 def parse_value(name: str, text: str) -> Any:
     """Parse the string form of option ``name`` (as the MLproject passes it)."""
     kind = option_types()[name]
+    if option_specs()[name].auto and text.strip().lower() == AUTO:
+        return AUTO
     try:
         if kind is bool:
             return _parse_bool(text)
@@ -329,6 +339,8 @@ def check_option(name: str, value: Any) -> None:
     spec = option_specs()[name]
     values = value if isinstance(value, tuple) else (value,)
     for item in values:
+        if spec.auto and item == AUTO:
+            continue
         if spec.choices is not None and item not in spec.choices:
             allowed = ", ".join(spec.choices)
             raise ConfigError(name, f"{item!r} is not one of: {allowed}")
