@@ -226,6 +226,7 @@ def _split(
         )
     order = np.random.default_rng(config.seed).permutation(n)
     train, dev, test = order[:n_train], order[n_train:n_train + n_dev], order[n_train + n_dev:]
+    train = _share(train, config.train_fraction, max(2, n_classes))
     mean = x[train].mean(axis=0)
     std = x[train].std(axis=0)
     std[std == 0] = 1.0
@@ -241,6 +242,18 @@ def _split(
         feature_mean=mean.astype(np.float32), feature_std=std.astype(np.float32),
         target_mean=target_mean, target_std=target_std, image_shape=image_shape,
     )
+
+
+def _share(train: np.ndarray, fraction: float, least: int) -> np.ndarray:
+    """The first ``fraction`` of the train rows (already in seeded random order, so shares
+    are nested), refused when fewer than ``least`` rows are left."""
+    kept = train[:int(round(len(train) * fraction))]
+    if len(kept) < least:
+        raise DataError(
+            "train_fraction", f"{fraction:g} of {len(train)} train rows leaves {len(kept)}; "
+            f"training needs at least {least}",
+        )
+    return kept
 
 
 def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
