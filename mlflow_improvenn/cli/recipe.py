@@ -10,6 +10,8 @@ from mlflow_improvenn.cli.diagnose import BaselineType
 from mlflow_improvenn.cli.session import training_session
 from mlflow_improvenn.cli.train import build_config, training_options
 
+_DATA_FIRST = {"true": True, "false": False, "auto": "auto"}
+
 
 @click.command()
 @training_options
@@ -28,12 +30,14 @@ from mlflow_improvenn.cli.train import build_config, training_options
               help="Widest hidden layer the recipe may grow.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=4, show_default=True,
               help="Most hidden layers the recipe may grow.")
-@click.option("--data-first", type=click.BOOL, default=False, show_default=True,
-              help="On high variance, use more of the data set's rows before regularizing.")
+@click.option("--data-first", type=click.Choice(["true", "false", "auto"], case_sensitive=False),
+              default="false", show_default=True,
+              help="On high variance, use more of the data set's rows before regularizing; "
+              "auto: run a learning curve first and do so where it says more data will help.")
 def recipe(
     experiment: str | None, max_steps: int, target_dev_error: float,
     baseline_error: float | str, tolerance: float | None, max_width: int, max_depth: int,
-    data_first: bool, **values: Any,
+    data_first: str, **values: Any,
 ) -> None:
     """Train, diagnose, fix the bigger problem, repeat: each step a child run in MLflow.
 
@@ -48,7 +52,8 @@ def recipe(
     settings = RecipeSettings(
         max_steps=max_steps, target_dev_error=target_dev_error or None,
         baseline_error=baseline_error, tolerance=tolerance,
-        policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first),
+        policy=RecipePolicy(max_width=max_width, max_depth=max_depth,
+                            data_first=_DATA_FIRST[data_first.lower()]),
     )
     with training_session("Recipe"):
         result = run_recipe(config, settings, experiment, on_step=_print_step)
