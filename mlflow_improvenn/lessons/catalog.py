@@ -42,6 +42,9 @@ class Lesson:
     base: Mapping[str, Any]
     variations: tuple[Variation, ...]
     dev_loss_target: float | None = None
+    #: Set for a learning-curve lesson: each variation is a learning curve over these shares
+    #: of its train rows (a parent with a child per share), not one run.
+    fractions: tuple[float, ...] | None = None
 
     def configs(self, smoke: bool = False) -> dict[str, TrainConfig]:
         """Each variation's validated config, by name."""
@@ -130,6 +133,15 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
         (Variation("no early stopping, last weights", _TO_THE_END),
          Variation("all epochs, best weights", {"patience": 0}))
         + _grid("patience", [3, 10, 30], lambda v: f"patience={v}"),
+    ),
+    Lesson(
+        "learning_curve",
+        "Will more data help? The dev error against the training rows, for a network that "
+        "over-fits and for one too simple for its data.",
+        {**_OVERFIT, "n_samples": 1000, "dev_fraction": 0.3},
+        (Variation("256x256 (high variance)"),
+         Variation("linear (high bias)", {"hidden_units": (), "lr": 0.01})),
+        fractions=(0.1, 0.2, 0.4, 0.7, 1.0),
     ),
 )}
 

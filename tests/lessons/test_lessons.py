@@ -51,7 +51,10 @@ def _parent_and_children(parent_id: str) -> tuple[mlflow.entities.Run, pd.DataFr
     return mlflow.MlflowClient().get_run(parent_id), children
 
 
-@pytest.mark.parametrize("name", list(LESSONS))
+TRAINING_LESSONS = [name for name, lesson in LESSONS.items() if lesson.fractions is None]
+
+
+@pytest.mark.parametrize("name", TRAINING_LESSONS)
 def test_lesson_runs_in_smoke_mode_with_its_comparison_on_the_parent(
     tracking_uri: str, name: str
 ) -> None:
@@ -70,6 +73,27 @@ def test_lesson_runs_in_smoke_mode_with_its_comparison_on_the_parent(
     assert {a.path for a in client.list_artifacts(result.parent_run_id, "lesson")} == PARENT_FILES
     markdown = lessons_markdown([result], "## Results")
     assert f"### `{name}`" in markdown and markdown.count("\n| ") == len(table) + 2
+
+
+def test_learning_curve_lesson_runs_in_smoke_mode_a_curve_per_set_up(tracking_uri) -> None:
+    lesson = LESSONS["learning_curve"]
+    result = run_lesson("learning_curve", smoke=True, experiment="lessons")
+    parent, curves = _parent_and_children(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags[TAG_LESSON] == "learning_curve"
+    assert sorted(curves["tags.improvenn.variation"]) == sorted(v.name for v in
+                                                                lesson.variations)
+    assert (curves["tags.improvenn.learning_curve"] == "true").all()
+    for curve in curves["run_id"]:
+        _, shares = _parent_and_children(curve)
+        assert len(shares) == len(lesson.fractions) and (shares["status"] == "FINISHED").all()
+    assert set(result.table["run_id"]) == set(curves["run_id"])
+    assert result.table["verdict"].notna().all()
+    client = mlflow.MlflowClient()
+    assert [a.path for a in client.list_artifacts(result.parent_run_id, "lesson")] == [
+        "lesson/results.csv"]
+    markdown = lessons_markdown([result], "## Results")
+    assert "learning curve says" in markdown
+    assert markdown.count("\n| ") == len(lesson.variations) + 2
 
 
 def test_project_runs_through_mlflow_run_in_smoke_mode(tracking_uri: str) -> None:
