@@ -69,11 +69,13 @@ def main() -> None:
     print(f"wrote {args.output} and its copy in {README}")
 
 
-def between_markers(document: str, block: str) -> str:
-    """``document`` with the text between the lesson-table markers replaced by ``block``."""
-    head, _, rest = document.partition(START_MARKER)
-    _, _, tail = rest.partition(END_MARKER)
-    return f"{head}{START_MARKER}\n{block.strip()}\n{END_MARKER}{tail}"
+def between_markers(document: str, block: str, start: str = START_MARKER,
+                    end: str = END_MARKER) -> str:
+    """``document`` with the text between the markers (the lesson table's by default)
+    replaced by ``block``."""
+    head, _, rest = document.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{block.strip()}\n{end}{tail}"
 
 
 if __name__ == "__main__":

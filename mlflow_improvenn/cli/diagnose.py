@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,20 @@ class ToleranceType(click.ParamType):
         if not (math.isfinite(amount) and amount >= 0):
             self.fail(f"{number!r} is not a finite number >= 0", param, ctx)
         return scale, amount
+
+
+def judging_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--baseline-error`` and ``--tolerance`` as the commands that train and then judge
+    (the recipe, the learning curve) take them: the error-rate scale's."""
+    command = click.option(
+        "--tolerance", type=click.FloatRange(min=0), default=None,
+        help="A gap of error rate above this (and beyond noise) is high (default 0.02).",
+    )(command)
+    return click.option(
+        "--baseline-error", type=BaselineType(), default="auto", show_default=True,
+        help="Bayes (or human-level) error that bias is measured against; auto: the run's "
+        "logged bayes_error (generated data sets), else 0.",
+    )(command)
 
 
 @click.command()

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from mlflow_improvenn.cli.diagnose import BaselineType
+from mlflow_improvenn.cli.diagnose import judging_options
 from mlflow_improvenn.cli.session import training_session
 from mlflow_improvenn.cli.train import build_config, training_options
 
@@ -31,11 +31,7 @@ class FractionsType(click.ParamType):
               show_default=True, help="Shares of the train split, each in (0, 1], at least 3.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes training the shares side by side.")
-@click.option("--baseline-error", type=BaselineType(), default="auto", show_default=True,
-              help="Bayes (or human-level) error; auto: the Bayes error of a generated data "
-              "set, else none.")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
-              help="A gap above this (and beyond noise) is high (default: the scale's).")
+@judging_options
 @click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
 def learning_curve(fractions: tuple[float, ...], workers: int, baseline_error: float | str,
                    tolerance: float | None, experiment: str | None, **values: Any) -> None:

@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from mlflow_improvenn.cli.session import training_session
-from mlflow_improvenn.cli.train import build_config, training_options
+from mlflow_improvenn.cli.train import build_config, flag, training_options
 from mlflow_improvenn.training.range_test import RangeTestSettings
 
-_DEFAULTS = vars(RangeTestSettings())
+#: The range test's settings as options, their defaults :class:`RangeTestSettings`'s; the
+#: settings check the values, so a bad one is a usage error naming its option.
+_SETTINGS_HELP = {
+    "start_lr": "Learning rate of the first step.",
+    "end_lr": "Learning rate of the last step (the rate grows exponentially).",
+    "num_steps": "Mini-batches in the sweep (epochs repeat as needed).",
+    "smoothing": "Beta of the loss's exponential moving average, in [0, 1).",
+    "divergence": "Stop once the smoothed loss passes this many times its minimum.",
+    "burn_in": "First steps the smoothing and the suggestion ignore.",
+}
+
+
+def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    defaults = RangeTestSettings()
+    for name, text in reversed(_SETTINGS_HELP.items()):
+        default = getattr(defaults, name)
+        command = click.option(flag(name), name, type=type(default), default=default,
+                               show_default=True, help=text)(command)
+    return command
 
 
 @click.command("lr-find")
 @training_options
-@click.option("--start-lr", type=float, default=_DEFAULTS["start_lr"], show_default=True,
-              help="Learning rate of the first step.")
-@click.option("--end-lr", type=float, default=_DEFAULTS["end_lr"], show_default=True,
-              help="Learning rate of the last step (the rate grows exponentially).")
-@click.option("--num-steps", type=click.IntRange(min=6), default=_DEFAULTS["num_steps"],
-              show_default=True, help="Mini-batches in the sweep (epochs repeat as needed).")
-@click.option("--smoothing", type=float, default=_DEFAULTS["smoothing"], show_default=True,
-              help="Beta of the loss's exponential moving average, in [0, 1).")
-@click.option("--divergence", type=float, default=_DEFAULTS["divergence"], show_default=True,
-              help="Stop once the smoothed loss passes this many times its minimum.")
-@click.option("--burn-in", type=click.IntRange(min=0), default=_DEFAULTS["burn_in"],
-              show_default=True, help="First steps the smoothing and the suggestion ignore.")
+@_settings_options
 @click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
 def lr_find(start_lr: float, end_lr: float, num_steps: int, smoothing: float,
             divergence: float, burn_in: int, experiment: str | None, **values: Any) -> None:

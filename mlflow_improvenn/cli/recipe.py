@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from mlflow_improvenn.cli.diagnose import BaselineType
+from mlflow_improvenn.cli.diagnose import judging_options
 from mlflow_improvenn.cli.session import training_session
 from mlflow_improvenn.cli.train import build_config, training_options
 
@@ -21,11 +21,7 @@ _DATA_FIRST = {"true": True, "false": False, "auto": "auto"}
 @click.option("--target-dev-error", type=click.FloatRange(0, 1), default=0.0,
               show_default=True,
               help="Stop once a run's dev error is at most this (0: stop at a good fit).")
-@click.option("--baseline-error", type=BaselineType(), default="auto", show_default=True,
-              help="Bayes (or human-level) error that bias is measured against; auto: the "
-              "run's logged bayes_error (generated data sets), else 0.")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
-              help="A gap of error rate above this (and beyond noise) is high (default 0.02).")
+@judging_options
 @click.option("--max-width", type=click.IntRange(min=1), default=512, show_default=True,
               help="Widest hidden layer the recipe may grow.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=4, show_default=True,

@@ -18,7 +18,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,17 +27,10 @@ import torch
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from mlflow_improvenn.runs.training_run import (
-    TrainOutcome,
-    checked_inputs,
-    resolved_params,
-    run_name,
-    train,
-)
+from mlflow_improvenn.runs.training_run import checked_inputs, resolved_params, run_name
 from mlflow_improvenn.tracking.finder_plots import draw_lr_find
 from mlflow_improvenn.tracking.store import resolve_experiment
 from mlflow_improvenn.tracking.tracker import ROLE_LR_FIND, TAG_ROLE
-from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.loop import Trainer, to_device_splits
 from mlflow_improvenn.training.lr_finder import RangeTestResult, RangeTestSettings, range_test
 from mlflow_improvenn.training.models import build_model
@@ -110,16 +103,11 @@ def find_lr(
     return LRFindOutcome(run_id, run.info.experiment_id, result)
 
 
-def train_with_found_lr(
-    config: TrainConfig,
-    experiment: str | None = None,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-    parent_run_id: str | None = None,
-    tags: Mapping[str, str] | None = None,
-) -> TrainOutcome:
-    """``--lr auto``: the range test as its own run, then a training run with its suggestion
-    as ``lr``, each tagged with the other's id. Raises :class:`NoSuggestion` when the test
-    found no descent (its run ended FAILED)."""
+def found_lr(config: TrainConfig, experiment: str | None = None,
+             parent_run_id: str | None = None) -> tuple[TrainConfig, dict[str, str]]:
+    """``lr=auto``: run the range test as its own run and return ``config`` with its
+    suggestion as ``lr``, and the tag that links the training run to the test's run.
+    Raises :class:`NoSuggestion` when the test found no descent (its run ended FAILED)."""
     finder = find_lr(config, experiment=experiment, parent_run_id=parent_run_id)
     if not math.isfinite(finder.suggested_lr):
         raise NoSuggestion(
@@ -127,11 +115,12 @@ def train_with_found_lr(
             f"a rate from ({finder.result.stop} after {len(finder.result.lrs)} steps): give "
             "--lr a value"
         )
-    linked = {**(tags or {}), TAG_LR_FIND_RUN: finder.run_id}
-    outcome = train(config.replace(lr=finder.suggested_lr), experiment, on_epoch,
-                    parent_run_id, linked)
-    MlflowClient().set_tag(finder.run_id, TAG_TRAINED_RUN, outcome.run_id)
-    return outcome
+    return config.replace(lr=finder.suggested_lr), {TAG_LR_FIND_RUN: finder.run_id}
+
+
+def link_trained_run(link: Mapping[str, str], trained_run_id: str) -> None:
+    """Tag the range test's run (named in ``link``) with the run that trained at its rate."""
+    MlflowClient().set_tag(link[TAG_LR_FIND_RUN], TAG_TRAINED_RUN, trained_run_id)
 
 
 def _experiment_id(client: MlflowClient, experiment: str | None,

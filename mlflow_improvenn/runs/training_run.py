@@ -88,13 +88,16 @@ def train(
     :class:`~mlflow_improvenn.training.early_stopping.StopTraining` (a sweep's pruner does). The run
     is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
     With ``config.resume_from`` the run continues another from its checkpoint. With
-    ``lr="auto"`` the range test runs first, as a run of its own
-    (:func:`mlflow_improvenn.runs.lr_find.train_with_found_lr`).
+    ``lr="auto"`` the range test runs first, as a run of its own linked to this one both ways
+    (:mod:`mlflow_improvenn.runs.lr_find`).
     """
     if config.lr == AUTO:
-        from mlflow_improvenn.runs.lr_find import train_with_found_lr
+        from mlflow_improvenn.runs.lr_find import found_lr, link_trained_run
 
-        return train_with_found_lr(config, experiment, on_epoch, parent_run_id, tags)
+        config, link = found_lr(config, experiment, parent_run_id)
+        outcome = train(config, experiment, on_epoch, parent_run_id, {**(tags or {}), **link})
+        link_trained_run(link, outcome.run_id)
+        return outcome
     config, resume_point, resumed_experiment = _resume_point(config)
     splits_np, device = _checked_inputs(config)
     torch.manual_seed(config.seed)

@@ -3,7 +3,8 @@
 The store and its experiments (``store``), the per-epoch metric writer that keeps the store
 off the training loop's path (``background``), one trainer run's params, summary, tags and
 status (``tracker``), the files a run leaves (``artifacts``) and its figures (``plots``, laid
-out from measured text by ``figures``), and paged run queries (``queries``). Imports only
+out from measured text by ``figures``; the range test's and the learning curve's in
+``finder_plots``), and paged run queries (``queries``). Imports only
 :mod:`mlflow_improvenn.training`.
 """
 

@@ -160,6 +160,13 @@ class Trainer:
 
     def resume(self, checkpoint: dict[str, Any]) -> None:
         """Continue from a :meth:`checkpoint` (a ``last.pt`` carries the best one inside)."""
+        self.restore(checkpoint)
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.resumed_best = checkpoint.get("best", checkpoint)
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Put back everything a :meth:`checkpoint` holds: weights, optimizer, schedule, early
+        stopping, gradient scaler and random states."""
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.schedule.load_state_dict(checkpoint["schedule"])
@@ -169,8 +176,6 @@ class Trainer:
         self.generator.set_state(checkpoint["rng"]["batches"])
         if "cuda" in checkpoint["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], self.device)
-        self.start_epoch = checkpoint["epoch"] + 1
-        self.resumed_best = checkpoint.get("best", checkpoint)
 
     def fit(
         self,

@@ -119,14 +119,7 @@ def _endless_batches(trainer: Trainer):
 
 
 def _restore(trainer: Trainer, saved: dict, was_training: bool) -> None:
-    trainer.model.load_state_dict(saved["model"])
-    trainer.optimizer.load_state_dict(saved["optimizer"])
-    trainer.schedule.load_state_dict(saved["schedule"])
-    trainer.scaler.load_state_dict(saved["scaler"])
-    torch.set_rng_state(saved["rng"]["torch"])
-    trainer.generator.set_state(saved["rng"]["batches"])
-    if "cuda" in saved["rng"]:
-        torch.cuda.set_rng_state(saved["rng"]["cuda"], trainer.device)
+    trainer.restore(saved)
     trainer.model.train(was_training)
 
 

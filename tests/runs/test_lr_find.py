@@ -107,7 +107,7 @@ def test_a_sweep_may_not_search_an_lr_that_auto_fixes(tracking_uri: str) -> None
     (["--start-lr", "1", "--end-lr", "0.1"], "--end-lr", "must be above start_lr"),
     (["--start-lr", "0"], "--start-lr", "not a number > 0"),
     (["--smoothing", "1"], "--smoothing", "[0, 1)"),
-    (["--num-steps", "3"], "--num-steps", "range x>=6"),
+    (["--num-steps", "12"], "--num-steps", "fewer than 5 steps after the burn-in"),
 ])
 def test_bad_range_test_settings_are_one_usage_error_and_no_run(tracking_uri, args, option,
                                                                  says) -> None:
