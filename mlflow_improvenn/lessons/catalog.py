@@ -137,11 +137,13 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
     Lesson(
         "learning_curve",
         "Will more data help? The dev error against the training rows, for a network that "
-        "over-fits and for one too simple for its data.",
-        {**_OVERFIT, "n_samples": 1000, "dev_fraction": 0.3},
-        (Variation("256x256 (high variance)"),
-         Variation("linear (high bias)", {"hidden_units": (), "lr": 0.01})),
-        fractions=(0.1, 0.2, 0.4, 0.7, 1.0),
+        "over-fits its data and for one too simple for its data.",
+        {"dev_fraction": 0.3, "max_epochs": 60, **_TO_THE_END},
+        (Variation("64 units on digits (high variance)",
+                   {"dataset": "digits", "hidden_units": (64,)}),
+         Variation("linear on spiral (high bias)",
+                   {"dataset": "spiral", "n_samples": 1000, "hidden_units": ()})),
+        fractions=(0.15, 0.25, 0.4, 0.7, 1.0),  # smoke mode: 11 of 75 rows for 10 digits
     ),
 )}
 
