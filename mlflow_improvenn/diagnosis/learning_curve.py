@@ -6,11 +6,13 @@ intervals (:func:`mlflow_improvenn.diagnosis.gaps.measure`: Wilson, Newcombe, ch
 The verdict (Ng, "Machine Learning Yearning", chapters 28-32; the course's basic recipe):
 
 * ``more_data_will_help``: at the most rows, the dev-train gap is high (above the tolerance
-  and beyond noise) and the dev error is still falling: its last segment goes down and the
-  fitted power law's exponent is above 0 with 95% confidence;
+  and beyond noise) and the dev error is still falling: the fitted power law's exponent is
+  above 0 with 95% confidence, and the last segment did not rise beyond noise (one noisy
+  last point does not end a trend; a single segment's slope is mostly noise);
 * ``more_data_will_not_help``: the curves have met (the gap is not high): above the baseline
   that is high bias (a bigger model, not more data), at it a good fit; or the gap is high
-  but the dev error has stopped falling (regularize);
+  but the dev error rose over the last segment beyond noise, or, with no trend, has stopped
+  falling (regularize);
 * ``inconclusive``: the gap is above the tolerance but within the dev split's noise, or it
   is high and the dev error falls, but not beyond noise.
 
@@ -109,7 +111,8 @@ def read_data_curve(
                      np.full(len(rows), float(n_dev)), confidence)
     last_slope = float((dev_values[-1] - dev_values[-2]) / math.log2(rows[-1] / rows[-2]))
     fit = _power_law(rows, dev_values, floor, confidence)
-    verdict, reason = _verdict(points[-1], tolerance, last_slope, fit)
+    rose = _rose(scale, dev_values, n_dev, confidence)
+    verdict, reason = _verdict(points[-1], tolerance, last_slope, rose, fit)
     return CurveVerdict(
         verdict, reason, tuple(int(n) for n in rows), tuple(points), last_slope,
         fit[0] if fit else None, fit[1] if fit else None, fit[2] if fit else (),
@@ -149,7 +152,17 @@ def _power_law(rows: np.ndarray, dev: np.ndarray, floor: float, confidence: floa
     return -float(fitted.params[1]), (-float(slope_high), -float(slope_low)), extrapolations
 
 
-def _verdict(last: Measured, tolerance: float, last_slope: float, fit) -> tuple[DataVerdict, str]:
+def _rose(scale: Scale, dev: np.ndarray, n_dev: int, confidence: float) -> bool:
+    """Whether the dev error rose over the last segment beyond noise (the interval of the
+    difference of two values measured on ``n_dev`` rows each lies above 0)."""
+    difference = (intervals.rate_difference_interval if scale is Scale.ERROR_RATE
+                  else intervals.variance_ratio_difference_interval)
+    low, _ = difference(dev[-1], n_dev, dev[-2], n_dev, confidence)
+    return bool(low > 0)
+
+
+def _verdict(last: Measured, tolerance: float, last_slope: float, rose: bool,
+             fit) -> tuple[DataVerdict, str]:
     gap = judge_gap(last.variance.value, last.variance.low, tolerance)
     bias = judge_gap(last.bias.value, last.bias.low, tolerance)
     if gap is not GapState.HIGH and bias is GapState.HIGH:
@@ -160,11 +173,15 @@ def _verdict(last: Measured, tolerance: float, last_slope: float, fit) -> tuple[
                                           "noise of the dev split: a larger one would tell")
     if gap is not GapState.HIGH:
         return DataVerdict.WILL_NOT_HELP, "the curves have met near the baseline: a good fit"
+    falling = fit is not None and fit[1][0] > 0
+    if falling and not rose:
+        return DataVerdict.WILL_HELP, (f"the gap is high and the dev error still falls (as "
+                                       f"rows^-{fit[0]:.2g}, exponent above 0 beyond noise)")
+    if rose:
+        return DataVerdict.WILL_NOT_HELP, ("the gap is high but the dev error rose over the "
+                                           "last segment: regularize instead")
     if last_slope >= 0:
         return DataVerdict.WILL_NOT_HELP, ("the gap is high but the dev error has stopped "
                                            "falling: regularize instead")
-    if fit is not None and fit[1][0] > 0:
-        return DataVerdict.WILL_HELP, (f"the gap is high and the dev error still falls "
-                                       f"({last_slope:+.3g} per doubling of the rows)")
     return DataVerdict.INCONCLUSIVE, ("the gap is high and the dev error falls, but not "
                                       "beyond noise: add a larger share, or more rows")

@@ -79,7 +79,8 @@ def draw_data_curve(
     axes.set_xscale("log")
     axes.set_xlabel("training rows (log scale)")
     axes.set_ylabel(ylabel)
-    axes.set_ylim(bottom=0)
+    top = axes.get_ylim()[1]
+    axes.set_ylim(-0.03 * top, top)  # a train curve at 0 stays in sight above the axis
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize="small")
     figure.suptitle(title, fontsize="medium")

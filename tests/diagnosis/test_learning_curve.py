@@ -29,8 +29,22 @@ def test_curves_that_met_above_the_baseline_say_it_will_not_help() -> None:
 
 
 def test_a_high_gap_whose_dev_error_stopped_falling_will_not_be_closed_by_data() -> None:
-    found = read_data_curve(ROWS, [0.0] * 5, [0.30, 0.20, 0.15, 0.15, 0.16], n_dev=2000)
-    assert found.verdict is DataVerdict.WILL_NOT_HELP and "regularize" in found.reason
+    found = read_data_curve(ROWS, [0.0] * 5, [0.30, 0.22, 0.20, 0.21, 0.22], n_dev=2000)
+    assert found.verdict is DataVerdict.WILL_NOT_HELP and "stopped falling" in found.reason
+    assert found.exponent_interval[0] < 0 < found.exponent_interval[1]
+
+
+def test_one_noisy_last_point_does_not_end_a_falling_trend() -> None:
+    """Digits at 60 epochs: the last share's dev error is 2 examples of 539 above the one
+    before, inside its noise; the curve as a whole still falls."""
+    found = read_data_curve([90, 180, 360, 629, 899], [0.0] * 5,
+                            [0.1317, 0.0798, 0.0464, 0.0278, 0.0315], n_dev=539)
+    assert found.last_slope > 0 and found.verdict is DataVerdict.WILL_HELP
+
+
+def test_a_dev_error_that_rose_beyond_noise_will_not_be_lowered_by_data() -> None:
+    found = read_data_curve(ROWS, [0.0] * 5, [0.30, 0.20, 0.15, 0.10, 0.16], n_dev=5000)
+    assert found.verdict is DataVerdict.WILL_NOT_HELP and "rose" in found.reason
 
 
 def test_a_gap_within_the_noise_of_a_small_dev_split_is_inconclusive() -> None:

@@ -3,6 +3,8 @@ input refused before any run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 import pytest
@@ -122,3 +124,11 @@ def test_tier_one_sweep_with_lr_auto_is_a_usage_error(tracking_uri: str) -> None
     result = CliRunner().invoke(main, ["sweep", *FAST, "--lr", "auto", "--tier", "1"])
     assert result.exit_code == 2 and "'--tier'" in result.output and "--lr auto" in result.output
     assert all_runs().empty
+
+
+def test_readme_carries_the_generated_lr_table() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    block = readme.split("<!-- lr-table:start -->")[1].split("<!-- lr-table:end -->")[0]
+    assert block.strip() == (root / "docs" / "lr_table.md").read_text().strip()
+    assert block.count("\n| ") == 2 + 5  # header, rule, one row per case of the script
