@@ -136,6 +136,8 @@ def _experiment_id(client: MlflowClient, experiment: str | None,
     active = mlflow.active_run()
     if active is not None:
         return active.info.experiment_id
+    # MLflow's own choice for a new run (the experiment set active, MLFLOW_EXPERIMENT_NAME or
+    # _ID, else Default): what start_run would take. MLflow has no public name for it.
     from mlflow.tracking.fluent import _get_experiment_id
 
     return _get_experiment_id()

@@ -78,7 +78,10 @@ def run_learning_curve(
         raise ConfigError("train_fraction", "the learning curve sets it for each child: give "
                           "the shares as fractions")
     check_config(config, many_runs=True)
-    data.load(config.replace(train_fraction=shares[0]))  # the smallest share can train
+    try:  # the smallest share can train
+        data.load(config.replace(train_fraction=shares[0]))
+    except ConfigError as error:
+        raise ConfigError("fractions", error.message) from error
     name = f"learning-curve-{config.dataset}"
     with parent_run(name, experiment, tags={TAG_LEARNING_CURVE: "true"}) as parent_id:
         client = mlflow.MlflowClient()

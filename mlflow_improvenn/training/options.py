@@ -109,11 +109,11 @@ class TrainConfig:
         0.2, "Share of rows held out as the test split.", low=0.0, high=1.0,
         low_open=True, high_open=True, group="data",
     )
-    train_fraction: float = option(
-        1.0, "Share of the train split to train on: the first rows of a seeded permutation of "
-        "it, so a smaller share lies inside a larger one (a learning curve's points); dev and "
-        "test splits stay as they are.", low=0.0, high=1.0, low_open=True, group="data",
-    )
+    train_fraction: float = option(1.0, "Share of the train split to train on: the first rows "
+                                   "of a seeded permutation of it, so a smaller share lies "
+                                   "inside a larger one (a learning curve's points); dev and "
+                                   "test splits stay as they are.", low=0.0, high=1.0,
+                                   low_open=True, group="data")
     # model
     model: str = option(
         "mlp", "mlp, or cnn (a small convolutional net, digits only).",
@@ -150,11 +150,9 @@ class TrainConfig:
     optimizer: str = option(
         "adam", "Optimizer.", choices=("sgd", "adam", "adamw"), group="optimizer"
     )
-    lr: float = option(
-        0.01, "Learning rate, or auto: run the learning-rate range test first (its own run, "
-        "linked by the improvenn.lr_find_run_id tag) and train with its suggestion.",
-        low=0.0, low_open=True, group="optimizer", auto=True,
-    )
+    lr: float = option(0.01, "Learning rate, or auto: run the learning-rate range test first "
+                       "(its own run, linked by the improvenn.lr_find_run_id tag) and train with "
+                       "its suggestion.", low=0.0, low_open=True, group="optimizer", auto=True)
     momentum: float = option(
         0.9, "SGD momentum.", low=0.0, high=1.0, high_open=True, group="optimizer"
     )

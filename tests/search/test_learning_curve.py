@@ -69,9 +69,11 @@ def test_a_linear_model_on_spiral_data_gets_more_data_will_not_help(tracking_uri
     ("0.2,0.5,1.5", "1.5 is not in the allowed range (0, 1]"),
     ("0.5,1", "at least 3 distinct shares"),
     ("0.5,1,x", "not a comma-separated list"),
+    ("0.01,0.5,1", "0.01 of 60 train rows leaves 1; training needs at least 3"),
 ])
 def test_bad_fractions_are_one_usage_error_and_no_run(tracking_uri, fractions, says) -> None:
-    result = CliRunner().invoke(main, ["learning-curve", "--fractions", fractions])
+    result = CliRunner().invoke(main, ["learning-curve", "--dataset", "spiral", "--n-samples",
+                                       "100", "--fractions", fractions])
     assert result.exit_code == 2, result.output
     assert "'--fractions'" in result.output and says in result.output
     assert "Traceback" not in result.output
