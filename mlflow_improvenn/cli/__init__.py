@@ -30,6 +30,8 @@ _COMMANDS = {
                        "Train on growing shares of the data: will more data help?"),
     "lesson": ("mlflow_improvenn.cli.lesson", "lesson",
                "Run one lesson of the tutorial as compared MLflow runs."),
+    "runs": ("mlflow_improvenn.cli.runs", "runs",
+             "List RUNNING runs whose process is gone, and end them (--stale --end)."),
 }
 
 
@@ -57,7 +59,8 @@ class LazyGroup(click.Group):
             error.message = scrub(error.message)
             raise
         except Exception as error:
-            if type(error).__name__ != "MlflowException":  # no mlflow import for --help
+            mlflow_error = any(kind.__name__ == "MlflowException" for kind in type(error).__mro__)
+            if not mlflow_error:  # told apart by name: no mlflow import for --help
                 raise
             from mlflow_improvenn.cli.secrets import scrub
 

@@ -145,7 +145,10 @@ def diagnose(
                                "give them too")
     if plot is not None:
         _check_writable(plot, "'--plot'")  # before any run is read or tagged
+    from mlflow_improvenn.cli.session import check_given_store
     from mlflow_improvenn.diagnosis.report import diagnose as run_diagnosis
+
+    check_given_store(tracking_uri)
 
     try:
         frame = run_diagnosis(
@@ -278,11 +281,13 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
               help="MLflow tracking URI. Default: MLflow's (MLFLOW_TRACKING_URI, ...).")
 def curves(run_ids: tuple[str, ...], output: Path, title: str, tracking_uri: str | None) -> None:
     """Draw the learning curves of several runs on shared axes (train, dev, learning rate)."""
+    from mlflow_improvenn.cli.session import check_given_store
     from mlflow_improvenn.diagnosis.curves import curve_frames
     from mlflow_improvenn.tracking import plots
     from mlflow_improvenn.tracking.queries import client_for, get_runs
 
     _check_writable(output, "'--output'")
+    check_given_store(tracking_uri)
     try:
         client = client_for(tracking_uri)
     except ValueError as error:

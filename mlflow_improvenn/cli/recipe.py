@@ -8,7 +8,7 @@ import click
 
 from mlflow_improvenn.cli.diagnose import judging_options
 from mlflow_improvenn.cli.session import training_session
-from mlflow_improvenn.cli.train import build_config, training_options
+from mlflow_improvenn.cli.train import build_config, quiet_option, training_options
 
 _DATA_FIRST = {"true": True, "false": False, "auto": "auto"}
 
@@ -30,10 +30,11 @@ _DATA_FIRST = {"true": True, "false": False, "auto": "auto"}
               default="false", show_default=True,
               help="On high variance, use more of the data set's rows before regularizing; "
               "auto: run a learning curve first and do so where it says more data will help.")
+@quiet_option
 def recipe(
     experiment: str | None, max_steps: int, target_dev_error: float,
     baseline_error: float | str, tolerance: float | None, max_width: int, max_depth: int,
-    data_first: str, **values: Any,
+    data_first: str, quiet: bool, **values: Any,
 ) -> None:
     """Train, diagnose, fix the bigger problem, repeat: each step a child run in MLflow.
 
@@ -51,8 +52,11 @@ def recipe(
         policy=RecipePolicy(max_width=max_width, max_depth=max_depth,
                             data_first=_DATA_FIRST[data_first.lower()]),
     )
-    with training_session("Recipe"):
-        result = run_recipe(config, settings, experiment, on_step=_print_step)
+    from mlflow_improvenn.runs.training_run import check_config
+
+    with training_session("Recipe", lambda: check_config(config, many_runs=True)):
+        result = run_recipe(config, settings, experiment,
+                            on_step=None if quiet else _print_step)
     best = result.best
     click.echo(
         f"Recipe {result.parent_run_id} ended ({result.stop_reason}) after "

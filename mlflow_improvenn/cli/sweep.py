@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from mlflow_improvenn.cli.session import training_session
-from mlflow_improvenn.cli.train import build_config, training_options
+from mlflow_improvenn.cli.train import build_config, quiet_option, training_options
 from mlflow_improvenn.search.sweep import PRUNERS, SAMPLERS
 
 #: Where a storage URL can come from instead of the command line (and the MLproject's params).
@@ -33,9 +33,14 @@ STORAGE_ENV = "IMPROVENN_STORAGE"
               f"default: ${STORAGE_ENV}, which keeps a password off the command line.")
 @click.option("--study-name", default="", help="Study to create or join (with --storage).")
 @click.option("--experiment", default=None, help="MLflow experiment name.")
+@quiet_option
 def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, tier: int,
-          storage: str, study_name: str, experiment: str | None, **values: Any) -> None:
-    """Search hyperparameters with Optuna; every option not in the space is fixed here."""
+          storage: str, study_name: str, experiment: str | None, quiet: bool,
+          **values: Any) -> None:
+    """Search hyperparameters with Optuna; every option not in the space is fixed here.
+
+    Trials print nothing while they train (``--quiet`` is taken, as every training
+    command takes it); the result is printed at the end."""
     from mlflow_improvenn.search.space import SpaceError, grid_of, load_space, tiered_space
     from mlflow_improvenn.search.sweep import SweepSettings, run_sweep
 
@@ -57,7 +62,9 @@ def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, ti
                                  param_hint="'--study-name'")
     settings = SweepSettings(n_trials, workers, sampler, pruner, storage or None,
                              study_name or None, base.seed)
-    with training_session("Sweep"):
+    from mlflow_improvenn.runs.training_run import check_config
+
+    with training_session("Sweep", lambda: check_config(base, many_runs=True)):
         result = run_sweep(base, searched, settings, experiment)
     states = result.trials["state"].value_counts().to_dict() if len(result.trials) else {}
     click.echo(f"Sweep {result.study_name}: parent run {result.parent_run_id}; trials {states}.")

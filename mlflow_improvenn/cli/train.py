@@ -9,16 +9,49 @@ from typing import Any
 import click
 
 from mlflow_improvenn.training.options import (
+    BOOLEAN_WORDS,
     ConfigError,
     OptionSpec,
     TrainConfig,
     format_value,
     option_specs,
     option_types,
+    parse_bool,
     parse_value,
 )
 
-_CLICK_TYPES: dict[Any, click.ParamType] = {int: click.INT, float: click.FLOAT, bool: click.BOOL}
+
+class Boolean(click.ParamType):
+    """true/false and their usual spellings; a blank value is refused (click's BOOL takes it
+    as false and lists it first among the allowed values)."""
+
+    name = "boolean"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bool:
+        if isinstance(value, bool):
+            return value
+        try:
+            return parse_bool(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a valid boolean: use {BOOLEAN_WORDS}", param, ctx)
+
+
+_CLICK_TYPES: dict[Any, click.ParamType] = {int: click.INT, float: click.FLOAT, bool: Boolean()}
+
+
+def boolean_option(name: str, default: bool, help: str) -> Callable[[Any], Any]:
+    """A boolean option that works as a bare flag (``--batch-norm``) and with a value
+    (``--batch-norm false``, as ``mlflow run`` passes it)."""
+    return click.option(
+        flag(name), name, type=Boolean(), is_flag=False, flag_value="true",
+        default=format_value(default), show_default=True, metavar="[true|false]", help=help,
+    )
+
+
+#: ``--quiet`` of every command that trains.
+quiet_option = click.option(
+    "--quiet", is_flag=True, help="Print no progress (epochs, steps, runs): only the result."
+)
 
 
 def flag(name: str) -> str:
@@ -37,6 +70,9 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
     defaults = TrainConfig()
     types = option_types()
     for name, spec in reversed(option_specs().items()):
+        if types[name] is bool:
+            command = boolean_option(name, getattr(defaults, name), _help(spec))(command)
+            continue
         plain_type = click.STRING if spec.auto else _CLICK_TYPES.get(types[name], click.STRING)
         click_type = click.Choice(spec.choices) if spec.choices else plain_type
         command = click.option(
@@ -65,7 +101,7 @@ def build_config(values: dict[str, Any]) -> TrainConfig:
 @click.command()
 @training_options
 @click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
-@click.option("--quiet", is_flag=True, help="Print nothing per epoch.")
+@quiet_option
 def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     """Train one regularized model and log the whole run to MLflow.
 
@@ -74,10 +110,15 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     config = build_config(values)
     from mlflow_improvenn.cli.progress import progress_printer
     from mlflow_improvenn.cli.session import training_session
-    from mlflow_improvenn.runs.training_run import RunFailed
+    from mlflow_improvenn.runs.training_run import RunFailed, check_config
     from mlflow_improvenn.runs.training_run import train as run_training
 
-    with training_session("Training"), progress_printer(config.max_epochs, quiet) as on_epoch:
+    def check() -> None:  # a resumed run's data options come from its checkpoint
+        if not config.resume_from:
+            check_config(config)
+
+    with training_session("Training", check), \
+            progress_printer(config.max_epochs, quiet) as on_epoch:
         try:
             outcome = run_training(config, experiment=experiment, on_epoch=on_epoch)
         except RunFailed as error:

@@ -7,12 +7,15 @@ features.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlflow_improvenn.training.encoding import EncodingError, FeatureEncoder, is_categorical
 from mlflow_improvenn.training.options import ConfigError, TrainConfig
 
 GENERATED = ("moons", "circles", "spiral", "planar")
@@ -35,7 +38,10 @@ class DataError(ConfigError):
 
 @dataclass(frozen=True)
 class DataSplits:
-    """Seeded splits, ready for training. Features are raw; targets are encoded."""
+    """Seeded splits, ready for training. Features are encoded (categories one-hot) but not
+    scaled; targets are encoded. ``encoder`` turns raw rows into such features at predict
+    time, ``class_labels`` are the classes as the file holds them (``class_names`` as text),
+    ``example`` a few raw rows of the file (the logged model's input example)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -52,6 +58,9 @@ class DataSplits:
     target_mean: float = 0.0
     target_std: float = 1.0
     image_shape: tuple[int, int] | None = None
+    encoder: FeatureEncoder | None = None
+    class_labels: tuple[Any, ...] = ()
+    example: pd.DataFrame | None = None
 
     @property
     def n_features(self) -> int:
@@ -65,12 +74,14 @@ class DataSplits:
 def load(config: TrainConfig) -> DataSplits:
     """Load, check, split and summarise the data set that ``config`` names."""
     frame, target, image_shape = _load_frame(config)
-    features = _encode_features(frame.drop(columns=[target]))
+    raw = frame.drop(columns=[target])
+    encoder, features = _encode_features(raw)
     task = _resolve_task(frame[target], config.task)
-    y, class_names = _encode_target(frame[target], task)
-    x = features.to_numpy(dtype=np.float32)
-    _check_finite(x, features.columns)
-    return _split(config, x, y, task, tuple(features.columns), class_names, image_shape)
+    y, labels = _encode_target(frame[target], task)
+    x = _as_float32(features.to_numpy(dtype=np.float64), features.columns)
+    names = tuple(str(label) for label in labels)
+    splits = _split(config, x, y, task, tuple(features.columns), names, image_shape)
+    return dataclasses.replace(splits, encoder=encoder, class_labels=labels, example=raw.head(5))
 
 
 def _load_frame(config: TrainConfig) -> tuple[pd.DataFrame, str, tuple[int, int] | None]:
@@ -119,9 +130,16 @@ def _load_file(config: TrainConfig) -> pd.DataFrame:
         raise DataError("dataset", f"cannot read {kind} file {str(path)!r}: {error}") from error
     if frame.empty:
         raise DataError("dataset", f"{kind} file {str(path)!r} has no rows")
-    if config.target not in frame.columns:
-        columns = ", ".join(map(str, frame.columns))
-        raise DataError("target", f"column {config.target!r} is not in {path} (columns: {columns})")
+    nested = [str(c) for c in frame.columns if not frame[c].map(pd.api.types.is_scalar).all()]
+    if nested:
+        raise DataError(
+            "dataset", f"column(s) {', '.join(nested)} of {path} hold lists, arrays or structs, "
+            "not single values; flatten them into plain columns (or drop them) first",
+        )
+    if config.target not in frame.columns:  # the header is the file's text: not repeated
+        raise DataError("target", f"column {config.target!r} is not in {path}: it has "
+                        f"{frame.shape[1]} columns, and the target must be one of them, spelled "
+                        "as in its header")
     missing = [str(c) for c in frame.columns if frame[c].isna().any()]
     if missing:
         raise DataError(
@@ -133,24 +151,23 @@ def _load_file(config: TrainConfig) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _encode_features(features: pd.DataFrame) -> pd.DataFrame:
-    """One-hot encode string and categorical columns; everything else must be numeric."""
+def _encode_features(features: pd.DataFrame) -> tuple[FeatureEncoder, pd.DataFrame]:
+    """One-hot encode string, boolean and categorical columns; everything else must be
+    numeric. The encoder is kept: the logged model encodes raw rows with it."""
     if features.shape[1] == 0:
         raise DataError("dataset", "the data has no feature columns besides the target")
-    categorical = [
-        c for c in features.columns
-        if isinstance(features[c].dtype, pd.CategoricalDtype)
-        or pd.api.types.is_object_dtype(features[c])
-        or pd.api.types.is_string_dtype(features[c])
-        or pd.api.types.is_bool_dtype(features[c])
-    ]
+    categorical = [c for c in features.columns if is_categorical(features[c])]
     too_many = [str(c) for c in categorical if features[c].nunique() > _MAX_CATEGORIES]
     if too_many:
         raise DataError(
             "dataset", f"non-numeric column(s) {', '.join(too_many)} have over "
             f"{_MAX_CATEGORIES} distinct values: not categorical; drop or encode them first",
         )
-    return pd.get_dummies(features, columns=categorical, dtype=np.float32)
+    encoder = FeatureEncoder.fit(features)
+    try:
+        return encoder, encoder.encode(features)
+    except EncodingError as error:
+        raise DataError("dataset", str(error)) from error
 
 
 def _resolve_task(target: pd.Series, requested: str) -> str:
@@ -181,11 +198,12 @@ def _sorted_classes(target: pd.Series) -> list:
         return sorted(labels, key=str)
 
 
-def _encode_target(target: pd.Series, task: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def _encode_target(target: pd.Series, task: str) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """The target as the objective takes it, and the classes as the file holds them (plain
+    Python values: a served model returns them, and JSON must carry them)."""
     if task == "regression":
-        y = target.to_numpy(dtype=np.float32)
-        _check_finite(y.reshape(-1, 1), [target.name])
-        return y, ()
+        y = _as_float32(target.to_numpy(dtype=np.float64).reshape(-1, 1), [target.name])
+        return y.reshape(-1), ()
     classes = _sorted_classes(target)
     if len(classes) < 2:
         raise DataError("target", f"column {target.name!r} has a single class: nothing to learn")
@@ -195,14 +213,26 @@ def _encode_target(target: pd.Series, task: str) -> tuple[np.ndarray, tuple[str,
         )
     index = {c: i for i, c in enumerate(classes)}
     y = target.map(index).to_numpy(dtype=np.int64)
-    return y, tuple(str(c) for c in classes)
+    return y, tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
 
 
-def _check_finite(x: np.ndarray, columns: object) -> None:
-    bad = ~np.isfinite(x).all(axis=0)
+def _as_float32(values: np.ndarray, columns: object) -> np.ndarray:
+    """``values`` (rows, columns) as the float32 the model computes in. NaN and infinite
+    values are refused, and so are finite ones float32 cannot hold (beyond about 3.4e38,
+    such as 1e308): the cast would make them infinite."""
+    names = list(columns)
+    _refuse_columns(~np.isfinite(values).all(axis=0), names, "NaN or infinite values")
+    limit = float(np.finfo(np.float32).max)
+    _refuse_columns((np.abs(values) > limit).any(axis=0), names,
+                    f"values beyond float32's range (+-{limit:.3g})", "rescale them")
+    return values.astype(np.float32)
+
+
+def _refuse_columns(bad: np.ndarray, columns: list, what: str, advice: str = "") -> None:
     if bad.any():
-        names = ", ".join(str(c) for c, b in zip(list(columns), bad, strict=True) if b)
-        raise DataError("dataset", f"NaN or infinite values in column(s) {names}")
+        names = ", ".join(str(c) for c, b in zip(columns, bad, strict=True) if b)
+        advice = f": {advice}" if advice else ""
+        raise DataError("dataset", f"{what} in column(s) {names}{advice}")
 
 
 def _split(
@@ -224,8 +254,11 @@ def _split(
             "dataset", f"{n} rows are too few for a train/dev/test split "
             f"({n_train}/{n_dev}/{n_test}) of a {task} task with {n_classes or 'no'} classes",
         )
-    order = np.random.default_rng(config.seed).permutation(n)
-    train, dev, test = order[:n_train], order[n_train:n_train + n_dev], order[n_train + n_dev:]
+    if task == "regression":
+        order = np.random.default_rng(config.seed).permutation(n)
+        train, dev, test = order[:n_train], order[n_train:n_train + n_dev], order[n_train + n_dev:]
+    else:
+        train, dev, test = _stratified_split(y, class_names, n_dev, n_test, config.seed)
     train = _share(train, config.train_fraction, max(2, n_classes))
     mean = x[train].mean(axis=0)
     std = x[train].std(axis=0)
@@ -242,6 +275,39 @@ def _split(
         feature_mean=mean.astype(np.float32), feature_std=std.astype(np.float32),
         target_mean=target_mean, target_std=target_std, image_shape=image_shape,
     )
+
+
+def _stratified_split(
+    y: np.ndarray, class_names: tuple[str, ...], n_dev: int, n_test: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices of train, dev and test, each holding the classes in the shares of the
+    whole (scikit-learn's stratified ``train_test_split``): a plain shuffle can leave a rare
+    class out of the train split, and the run then learns nothing about it, silently.
+    Raises :class:`DataError` naming a class with too few rows to be in every split."""
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(y, minlength=len(class_names))
+    rare = [f"{class_names[i]!r} ({counts[i]})" for i in np.flatnonzero(counts < 3)]
+    if rare:
+        raise DataError("target", f"class(es) {', '.join(rare)} have fewer than 3 rows: "
+                        "too few for one in each of the train, dev and test splits")
+    for option, size in (("dev_fraction", n_dev), ("test_fraction", n_test)):
+        if size < len(class_names):
+            raise DataError(option, f"a split of {size} rows cannot hold each of the "
+                            f"{len(class_names)} classes; raise {option} (or n_samples)")
+    rows = np.arange(len(y))
+    try:
+        rest, test = train_test_split(rows, test_size=n_test, random_state=seed, stratify=y)
+        train, dev = train_test_split(rest, test_size=n_dev, random_state=seed, stratify=y[rest])
+    except ValueError:  # a class too rare for the shares asked: named below
+        train = dev = test = rows[:0]
+    missing = np.setdiff1d(np.arange(len(class_names)), y[train])
+    if len(missing):
+        rarest = int(missing[np.argmin(counts[missing])])
+        raise DataError("target", f"class {class_names[rarest]!r} has {counts[rarest]} rows: too "
+                        "few to be in the train split as well as dev and test; lower "
+                        "dev_fraction and test_fraction, or add rows")
+    return train, dev, test
 
 
 def _share(train: np.ndarray, fraction: float, least: int) -> np.ndarray:

@@ -68,6 +68,11 @@ MONITORS = ("dev_loss", "dev_error", "train_loss", "train_error")
 #: The word an option with ``auto`` in its spec takes instead of a value (``--lr auto``).
 AUTO = "auto"
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: The longest param value MLflow stores whole (``MAX_PARAM_VAL_LENGTH`` in MLflow's
+#: ``utils/validation.py``); a longer one is truncated, so a run would log another network.
+MAX_PARAM_LENGTH = 6000
+#: The spellings of a boolean value, as a usage error lists them.
+BOOLEAN_WORDS = "true or false (also 1/0, yes/no, on/off)"
 #: What a resumed run takes from its own invocation rather than from the checkpoint.
 RESUME_OVERRIDES = (
     "max_epochs", "device", "amp", "log_model", "checkpoint_every_epoch", "run_name",
@@ -225,7 +230,8 @@ class TrainConfig:
         "", "MLflow run name (default: made from the key settings).", group="output"
     )
     log_model: bool = option(
-        True, "Log the restored best model as an MLflow PyTorch model.", group="output"
+        True, "Log the restored best model as an MLflow model that takes the raw columns.",
+        group="output",
     )
     checkpoint_every_epoch: bool = option(
         False,
@@ -286,7 +292,7 @@ def parse_value(name: str, text: str) -> Any:
         return AUTO
     try:
         if kind is bool:
-            return _parse_bool(text)
+            return parse_bool(text)
         if kind in (int, float):
             return kind(text)
         if kind == tuple[int, ...]:
@@ -309,7 +315,8 @@ def _split_list(text: str) -> list[str]:
     return items
 
 
-def _parse_bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
+    """``text`` as a boolean; blank text is a ``ValueError``, not a quiet false."""
     lowered = text.strip().lower()
     if lowered in ("true", "1", "yes", "on"):
         return True
@@ -319,6 +326,8 @@ def _parse_bool(text: str) -> bool:
 
 
 def _type_name(kind: Any) -> str:
+    if kind is bool:
+        return f"boolean: use {BOOLEAN_WORDS}"
     if kind == tuple[int, ...]:
         return "comma-separated list of integers"
     if kind == tuple[float, ...]:
@@ -340,6 +349,10 @@ def validate(config: TrainConfig) -> None:
 def check_option(name: str, value: Any) -> None:
     """Check one option's value against its own choices and range (not the combinations)."""
     spec = option_specs()[name]
+    length = len(format_value(value))
+    if length > MAX_PARAM_LENGTH:  # MLflow would log it cut short
+        raise ConfigError(name, f"its value is {length:,} characters long; MLflow logs at most "
+                          f"{MAX_PARAM_LENGTH:,} characters of a param")
     values = value if isinstance(value, tuple) else (value,)
     for item in values:
         if spec.auto and item == AUTO:

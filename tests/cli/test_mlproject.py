@@ -32,6 +32,11 @@ def test_mlflow_run_logs_a_complete_run(tracking_uri: str) -> None:
     assert params["weight_decay"] == "1e-4" and params["dropout"] == "0.1"
     assert (params["device"], params["device_resolved"]) == ("auto", "cpu")
     assert (params["task"], params["task_resolved"]) == ("auto", "binary")
+    # it logs an empty value shell-quoted, as '': that resolves to nothing new (before: target,
+    # run_name and resume_from each had a *_resolved twin)
+    assert params["target"] == "''" and "target_resolved" not in params
+    assert not [name for name in params if name.endswith("_resolved")
+                and name not in ("device_resolved", "task_resolved")]
     assert params["n_train"] == "120" and int(params["n_parameters"]) > 0
     assert {"train_loss", "dev_loss", "train_error", "dev_error", "lr", "epoch_seconds",
             "best_epoch", "stopped_epoch", "best_dev_loss", "test_loss", "test_error"} <= set(

@@ -39,11 +39,11 @@ def test_the_quick_start_run_is_a_good_fit_and_a_tiny_network_under_fits(trackin
 def test_a_big_network_on_160_rows_over_fits(tracking_uri) -> None:
     """The issue's set-up (256x256 on 160 training rows of moons at noise 0.4, a 200-row dev
     split) with 200 epochs instead of 1,500: already enough to fit the train split (train
-    error 0.025, dev error 0.175 here; 1,500 epochs give 0.006 and 0.155, checked by hand)."""
+    error 0.05, dev error 0.155 here with the stratified split; 0.025 and 0.175 before it)."""
     code, output = invoke("train", "--quiet", "--experiment", "big", "--log-model", "false",
                           *OVERFIT)
     assert code == 0, output
     row = next(iter(diagnosed("big").values()))
     assert (row["n_train"], row["n_dev"]) == (160, 200)
-    assert row["train_error"] < 0.05 and row["dev_error"] > 0.12
+    assert row["train_error"] <= 0.05 and row["dev_error"] > 0.12
     assert row["diagnosis"] == "high_variance" and row["variance_low"] > 0

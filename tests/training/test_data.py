@@ -117,3 +117,49 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
 def test_unknown_dataset_lists_the_choices() -> None:
     with pytest.raises(DataError, match="moons, circles"):
         data.load(TrainConfig(dataset="mnist"))
+
+
+def test_nested_parquet_columns_are_named_not_a_type_error(tmp_path: Path) -> None:
+    """Before: ``TypeError: unhashable type`` from counting the categories of a list column."""
+    frame = pd.DataFrame({"a": [1.0, 2.0] * 15, "tags": [[1, 2], [3]] * 15,
+                          "where": [{"x": 1}, {"x": 2}] * 15, "y": [0, 1] * 15})
+    path = tmp_path / "nested.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(DataError, match=r"column\(s\) tags, where .* hold lists") as caught:
+        data.load(csv_config(f"parquet:{path}"))
+    assert caught.value.option == "dataset"
+
+
+@pytest.mark.parametrize("column", ["a", "y"])
+def test_finite_values_float32_cannot_hold_are_not_called_infinite(tmp_path, column) -> None:
+    """Before: 1e308 was reported as 'NaN or infinite' (the float32 cast had made it so)."""
+    frame = pd.DataFrame({"a": np.linspace(0, 1, 60), "y": np.linspace(0, 5, 60)})
+    frame.loc[3, column] = 1e308
+    with pytest.raises(DataError, match=rf"beyond float32's range .* in column\(s\) {column}"):
+        data.load(csv_config(write_csv(tmp_path, frame), task="regression"))
+
+
+def stratified_frame(rare_rows: int) -> pd.DataFrame:
+    labels = ["common"] * (100 - rare_rows) + ["rare"] * rare_rows
+    return pd.DataFrame({"a": np.arange(100.0), "y": labels})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_classes_are_split_in_their_shares(tmp_path: Path, seed: int) -> None:
+    """Before: a plain shuffle put 4 to 7 of the 10 rare rows of 100 into train, by the seed."""
+    splits = data.load(csv_config(write_csv(tmp_path, stratified_frame(10)), seed=seed))
+    assert [np.bincount(y, minlength=2)[1] for y in (splits.y_train, splits.y_dev,
+                                                       splits.y_test)] == [6, 2, 2]
+
+
+def test_a_class_too_rare_for_three_splits_is_refused_by_name(tmp_path: Path) -> None:
+    """Before: 2 rare rows of 100 trained silently, with the class in no split or one."""
+    with pytest.raises(DataError, match=r"'rare' \(2\) have fewer than 3 rows") as caught:
+        data.load(csv_config(write_csv(tmp_path, stratified_frame(2))))
+    assert caught.value.option == "target"
+
+
+def test_a_class_the_shares_leave_out_of_train_is_refused_by_name(tmp_path: Path) -> None:
+    frame = stratified_frame(3)
+    with pytest.raises(DataError, match="class 'rare' has 3 rows: too few to be in the train"):
+        data.load(csv_config(write_csv(tmp_path, frame), dev_fraction=0.44, test_fraction=0.44))
