@@ -24,6 +24,7 @@ from mlflow_improvenn.diagnosis.verdicts import Scale
 from mlflow_improvenn.tracking.finder_plots import draw_data_curve
 from mlflow_improvenn.tracking.queries import client_for, resolve_experiments
 from mlflow_improvenn.tracking.tables import write_csv
+from mlflow_improvenn.tracking.tracker import SUMMARY_STEP
 
 #: On a learning curve's parent: ``true``.
 TAG_LEARNING_CURVE = "improvenn.learning_curve"
@@ -104,7 +105,7 @@ def log_curve(
                for split in ("train", "dev")
                for n, value in zip(points["n_train"], points[split], strict=True)]
     last = int(points["n_train"].iloc[-1])
-    metrics.append(Metric("learning_curve_last_slope", verdict.last_slope, now, last))
+    metrics.append(Metric("learning_curve_last_slope", verdict.last_slope, now, SUMMARY_STEP))
     for far in verdict.extrapolations:
         times = far.n_train // last
         metrics += [Metric(f"learning_curve_dev_at_{times}x{suffix}", value, now, far.n_train)

@@ -30,7 +30,7 @@ from mlflow.tracking import MlflowClient
 from mlflow_improvenn.runs.training_run import checked_inputs, resolved_params, run_name
 from mlflow_improvenn.tracking.finder_plots import draw_lr_find
 from mlflow_improvenn.tracking.store import resolve_experiment
-from mlflow_improvenn.tracking.tracker import ROLE_LR_FIND, TAG_ROLE
+from mlflow_improvenn.tracking.tracker import ROLE_LR_FIND, SUMMARY_STEP, TAG_ROLE
 from mlflow_improvenn.training.loop import Trainer, to_device_splits
 from mlflow_improvenn.training.lr_finder import RangeTestResult, RangeTestSettings, range_test
 from mlflow_improvenn.training.models import build_model
@@ -165,10 +165,10 @@ def _log(client: MlflowClient, run_id: str, params: dict[str, str], result: Rang
         if math.isfinite(smooth):
             metrics.append(Metric("lr_find_loss_smoothed", float(smooth), now, step))
     suggestion = result.suggestion
-    last = len(result.lrs) - 1
     summary = {"suggested_lr": suggestion.lr, "suggested_lr_min_div10": suggestion.min_div10,
                "suggested_lr_steepest": suggestion.steepest, "lr_find_steps": len(result.lrs)}
-    metrics += [Metric(k, float(v), now, last) for k, v in summary.items() if math.isfinite(v)]
+    metrics += [Metric(k, float(v), now, SUMMARY_STEP) for k, v in summary.items()
+                if math.isfinite(v)]
     for start in range(0, len(metrics), _BATCH):
         client.log_batch(run_id, metrics=metrics[start:start + _BATCH])
     tags = [RunTag(TAG_LR_FIND_STOP, result.stop)]
