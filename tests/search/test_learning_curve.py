@@ -14,9 +14,9 @@ from mlflow_improvenn.search.learning_curve import DEFAULT_FRACTIONS, run_learni
 from mlflow_improvenn.training import data
 from mlflow_improvenn.training.options import TrainConfig
 
-#: Over-fits: 64 pixels, 32 hidden units and a few hundred rows; 539 dev rows resolve the gap.
-OVERFIT = TrainConfig(dataset="digits", dev_fraction=0.3, hidden_units=(32,), max_epochs=10,
-                      log_model=False, device="cpu")
+#: Over-fits: 64 pixels, 32 hidden units and at most 300 training rows (180 dev rows).
+OVERFIT = TrainConfig(dataset="digits", n_samples=600, dev_fraction=0.3, hidden_units=(32,),
+                      max_epochs=6, log_model=False, device="cpu")
 #: High bias: a linear model on three spiral arms.
 LINEAR = TrainConfig(dataset="spiral", n_samples=600, hidden_units=(), max_epochs=10,
                      log_model=False, device="cpu")
