@@ -26,6 +26,8 @@ _COMMANDS = {
                "Apply the basic recipe in a loop: train, diagnose, fix, repeat."),
     "lesson": ("mlflow_improvenn.cli.lesson", "lesson",
                "Run one lesson of the tutorial as compared MLflow runs."),
+    "runs": ("mlflow_improvenn.cli.runs", "runs",
+             "List RUNNING runs whose process is gone, and end them (--stale --end)."),
 }
 
 

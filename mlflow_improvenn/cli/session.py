@@ -32,6 +32,11 @@ def training_session(what: str, check: Callable[[], None] | None = None) -> Iter
     try:
         yield
     except KeyboardInterrupt:
+        _stop_listening()
+        from mlflow_improvenn.tracking.tracker import end_open_runs
+
+        with contextlib.suppress(Exception):  # the library ends its runs; this is a net
+            end_open_runs("KILLED", stop_reason="interrupted")
         click.echo(f"{what} interrupted: its runs ended KILLED "
                    "(improvenn.stop_reason = interrupted).", err=True)
         sys.exit(130)
@@ -80,3 +85,15 @@ def check_given_store(tracking_uri: str | None) -> None:
 
     option = "'--tracking-uri'" if tracking_uri else "MLFLOW_TRACKING_URI"
     reachable_store(tracking_uri or mlflow.get_tracking_uri(), option)
+
+
+def _stop_listening() -> None:
+    """Ignore further Ctrl-C and SIGTERM: the command is on its way out, and a press now
+    must not turn exit code 130 into a traceback, or leave a run for MLflow's exit hook."""
+    while True:
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:  # a press landed before they were ignored
+            continue

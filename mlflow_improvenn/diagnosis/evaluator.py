@@ -11,7 +11,8 @@ A classifier's output is read as labels when it is one label per row (scikit-lea
 ``predict``); as probabilities or logits when it is numbers: one column is the positive
 class's probability (cut at 0.5) or logit (cut at 0), several columns are one score per class
 (the largest wins). Class indices become labels through the model's ``class_names`` metadata
-where it has them (improvenn's models do), so an improvenn model's errors equal its run's
+where it has them (improvenn's older models, which return logits); improvenn's models return
+labels themselves. Either way an improvenn model's errors equal its run's
 ``best_train_error``/``best_dev_error``.
 
 It is opt-in: it runs only when named, ``evaluators="improvenn"`` (flat config) or
@@ -151,10 +152,12 @@ def _split(train_data: Any, dataset: Any) -> tuple[Any, np.ndarray]:
 
 
 def _class_names(model: Any) -> list[str] | None:
-    """The classes in output order, from the model's MLmodel metadata (improvenn logs them)."""
+    """The classes in output order, from the model's MLmodel metadata (improvenn logs them),
+    where outputs are class indices or scores; None where the model returns labels itself
+    (improvenn's models since they take raw rows: metadata ``returns: labels``)."""
     metadata = getattr(getattr(model, "metadata", None), "metadata", None) or {}
     names = metadata.get("class_names")
-    return list(names) if names else None
+    return list(names) if names and metadata.get("returns") != "labels" else None
 
 
 def _error(model_type: str, predicted: Any, labels: Any, classes: list[str] | None) -> float:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlflow_improvenn.lessons.stories import Story
 from mlflow_improvenn.training.options import TrainConfig
 
 TAG_LESSON = "improvenn.lesson"
@@ -42,6 +43,7 @@ class Lesson:
     base: Mapping[str, Any]
     variations: tuple[Variation, ...]
     dev_loss_target: float | None = None
+    story: Story = Story()
 
     def configs(self, smoke: bool = False) -> dict[str, TrainConfig]:
         """Each variation's validated config, by name."""
@@ -55,13 +57,19 @@ class Lesson:
 
 
 #: Every run trains its full epochs and keeps its last weights (early stopping is a lesson of
-#: its own): a big network on 500 noisy spiral points then over-fits plainly.
+#: its own): a big network on 200 training rows of noisy spiral data then over-fits plainly.
 _TO_THE_END = {"patience": 0, "monitor": "train_loss"}
+#: Noise 0.6 puts the Bayes error at 0.081, so memorizing the training rows costs dev error;
+#: the dev split (600 rows) is three times the train split so that a few points of variance
+#: lie outside sampling noise (a 100-row dev split cannot tell 3 points from chance).
 _OVERFIT = {
-    "dataset": "spiral", "noise": 0.5, "n_samples": 500, "hidden_units": (256, 256),
-    "lr": 0.003, "max_epochs": 150, **_TO_THE_END,
+    "dataset": "spiral", "noise": 0.6, "n_samples": 1000, "dev_fraction": 0.6,
+    "test_fraction": 0.2, "hidden_units": (256, 256), "lr": 0.003, "batch_size": 32,
+    "max_epochs": 300, **_TO_THE_END,
 }
 _SPIRAL = {"dataset": "spiral", "n_samples": 600, "noise": 0.2, "batch_size": 32}
+_BIAS = ("high_bias", "high_bias_and_variance")
+_NOT_TOLD_TO_GROW = ("good_fit", "inconclusive", "high_variance")
 
 
 def _grid(name: str, values: list[Any], label: Callable[[Any], str]) -> tuple[Variation, ...]:
@@ -76,18 +84,26 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
         _OVERFIT,
         tuple(
             Variation(f"{size} net, {amount} data", {"hidden_units": units, "n_samples": n})
-            for amount, n in (("little", 400), ("more", 2000))
+            for amount, n in (("little", 1000), ("more", 2000))
             for size, units in (("tiny", (2,)), ("small", (16,)), ("big", (256, 256)))
         ),
+        story=Story({"tiny net, little data": ("high_bias",),
+                     "tiny net, more data": ("high_bias",),
+                     "big net, little data": ("high_variance",)}),
     ),
     Lesson(
         "l2_regularization",
         "How much L2 closes the train/dev gap of an over-fitting network, and do the three "
         "kinds of L2 differ?",
         _OVERFIT,
-        _grid("weight_decay", [0.0, 1e-4, 1e-3, 1e-2, 1e-1], lambda v: f"l2={v:g}") + (
-            Variation("l2=0.1 decoupled", {"weight_decay": 1e-1, "l2_mode": "decoupled"}),
+        _grid("weight_decay", [0.0, 1e-3, 3e-3, 1e-2, 3e-2], lambda v: f"l2={v:g}") + (
+            Variation("l2=0.3 decoupled", {"weight_decay": 0.3, "l2_mode": "decoupled"}),
             Variation("l2=1 penalty", {"weight_decay": 1.0, "l2_mode": "penalty"}),
+        ),
+        story=Story(
+            {"l2=0": ("high_variance",), "l2=0.003": _NOT_TOLD_TO_GROW,
+             "l2=0.3 decoupled": _NOT_TOLD_TO_GROW, "l2=0.03": _BIAS},
+            ("l2=0", "l2=0.001", "l2=0.003", "l2=0.01"),
         ),
     ),
     Lesson(
@@ -100,6 +116,8 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
                       {"dropout": (rate,), "input_dropout": inp})
             for rate, inp in ((0.0, 0.0), (0.2, 0.0), (0.5, 0.0), (0.2, 0.2), (0.5, 0.2))
         ),
+        story=Story({"dropout=0": ("high_variance",), "dropout=0.2": _NOT_TOLD_TO_GROW},
+                    ("dropout=0", "dropout=0.2", "dropout=0.5")),
     ),
     Lesson(
         "batch_norm",
@@ -112,6 +130,7 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
             for lr in (0.01, 0.1, 0.5) for bn in (False, True)
         ),
         dev_loss_target=0.3,
+        story=Story({"plain lr=0.5": _BIAS}),
     ),
     Lesson(
         "lr_decay",
@@ -130,6 +149,8 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
         (Variation("no early stopping, last weights", _TO_THE_END),
          Variation("all epochs, best weights", {"patience": 0}))
         + _grid("patience", [3, 10, 30], lambda v: f"patience={v}"),
+        story=Story({"no early stopping, last weights": ("high_variance",)},
+                    ("no early stopping, last weights", "all epochs, best weights")),
     ),
 )}
 

@@ -18,7 +18,8 @@ from mlflow_improvenn.lessons.catalog import TAG_LESSON, TAG_VARIATION, Lesson, 
 from mlflow_improvenn.runs.parents import log_comparison, log_table, parent_run, train_child
 
 RESULT_COLUMNS = [
-    "variation", "diagnosis", "baseline_error", "variance", "variance_low", "variance_high",
+    "variation", "diagnosis", "baseline_error", "avoidable_bias", "avoidable_bias_low",
+    "avoidable_bias_high", "variance", "variance_low", "variance_high",
     "train_error", "dev_error", "test_error", "dev_loss",
     "test_loss", "best_epoch", "stopped_epoch", "epochs_to_target", "seconds", "run_id",
 ]
@@ -72,6 +73,8 @@ def _results(
             "variation": label,
             "diagnosis": verdict["diagnosis"],
             "baseline_error": verdict["baseline_error"],
+            **{f"avoidable_bias{end}": verdict[f"avoidable_bias{end}"]
+               for end in ("", "_low", "_high")},
             "variance": verdict["variance"],
             "variance_low": verdict["variance_low"],
             "variance_high": verdict["variance_high"],

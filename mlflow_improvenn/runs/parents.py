@@ -19,10 +19,17 @@ import pandas as pd
 from mlflow_improvenn.diagnosis.bias_variance_map import draw_map
 from mlflow_improvenn.diagnosis.report import diagnose
 from mlflow_improvenn.runs.training_run import TrainOutcome, train
+from mlflow_improvenn.tracking.background import Heartbeat, process_tags
 from mlflow_improvenn.tracking.plots import learning_curves
 from mlflow_improvenn.tracking.store import resolve_experiment
 from mlflow_improvenn.tracking.tables import write_csv
-from mlflow_improvenn.tracking.tracker import TAG_ROLE
+from mlflow_improvenn.tracking.tracker import (
+    TAG_LAUNCH,
+    TAG_ROLE,
+    end_run,
+    launch_tags,
+    remove_duplicates,
+)
 from mlflow_improvenn.training.early_stopping import StopReason
 from mlflow_improvenn.training.options import TrainConfig
 
@@ -34,24 +41,31 @@ def parent_run(
     """Start the parent (or take over the run ``mlflow run`` made) and yield its id.
 
     Runs trained inside the block nest under it. An exception ends it FAILED, an interrupt
-    KILLED, so an unfinished comparison never looks finished in the UI. Under ``mlflow run``
-    the launcher's experiment wins, as for the trainer.
+    KILLED, so an unfinished comparison never looks finished in the UI. It is tagged with its
+    process, keeps a heartbeat and has no twin from a retried request, as trainer runs do
+    (``tracking/liveness.py``, ``tracking/tracker.py``). Under
+    ``mlflow run`` the launcher's experiment wins, as for the trainer.
     """
+    launch = launch_tags()
     run = mlflow.start_run(
         experiment_id=resolve_experiment(experiment),
         run_name=run_name,
         nested=mlflow.active_run() is not None,
-        tags={**(tags or {}), TAG_ROLE: "parent"},
+        tags={**(tags or {}), TAG_ROLE: "parent", **process_tags(), **launch},
     )
+    run_id, client = run.info.run_id, mlflow.MlflowClient()
+    remove_duplicates(client, run_id, run.info.experiment_id, launch[TAG_LAUNCH])
+    heartbeat = Heartbeat(client, run_id)
+    status = "FAILED"
     try:
-        yield run.info.run_id
+        yield run_id
+        status = "FINISHED"
     except KeyboardInterrupt:
-        mlflow.end_run("KILLED")
+        status = "KILLED"
         raise
-    except BaseException:
-        mlflow.end_run("FAILED")
-        raise
-    mlflow.end_run("FINISHED")
+    finally:
+        heartbeat.stop()
+        end_run(run_id, status)
 
 
 def train_child(config: TrainConfig, tags: Mapping[str, str]) -> TrainOutcome:

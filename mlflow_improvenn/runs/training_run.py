@@ -30,12 +30,9 @@ from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.loop import FitResult, Trainer, evaluate, to_device_splits
 from mlflow_improvenn.training.models import build_model, count_parameters
 from mlflow_improvenn.training.options import (
-    RESUME_OVERRIDES,
     ConfigError,
     TrainConfig,
     format_value,
-    option_specs,
-    parse_value,
 )
 
 TAG_RESUMED_FROM = "improvenn.resumed_from"
@@ -95,7 +92,7 @@ def train(
     trainer = Trainer(config, model, to_device_splits(splits_np, device), splits_np.task, device)
     run_tags = dict(tags or {})
     if resume_point is not None:
-        trainer.resume(resume_point)
+        _resume(trainer, resume_point, config.resume_from)
         run_tags[TAG_RESUMED_FROM] = config.resume_from
 
     tracker = RunTracker.start(experiment, run_name(config), parent_run_id, run_tags,
@@ -103,12 +100,16 @@ def train(
     workdir = Path(tempfile.mkdtemp(prefix="improvenn-"))
     try:
         outcome, error = _train_and_log(tracker, trainer, splits_np, workdir, on_epoch)
+        tracker.end(outcome.status)
     except BaseException as failure:  # the run must not stay RUNNING, nor look FINISHED
-        _end_quietly(tracker, interrupted=isinstance(failure, KeyboardInterrupt))
+        if tracker.ended:
+            raise  # a Ctrl-C held while the run was being ended: the command stops now
+        interrupted = _end_quietly(tracker, interrupted=isinstance(failure, KeyboardInterrupt))
+        if interrupted and not isinstance(failure, KeyboardInterrupt):
+            raise KeyboardInterrupt from failure
         if isinstance(failure, Exception):
             raise RunFailed(tracker.run_id, "to log its results", failure, workdir) from failure
         raise
-    tracker.end(outcome.status)
     if error is not None:
         raise RunFailed(tracker.run_id, "in training", error, workdir) from error
     shutil.rmtree(workdir, ignore_errors=True)
@@ -129,16 +130,15 @@ def _train_and_log(
         _last_checkpoint_uploader(tracker, workdir) if config.checkpoint_every_epoch else None
     )
 
-    def report(record: EpochRecord) -> None:
+    def record_metrics(record: EpochRecord) -> None:
         tracker.metrics.add(record.metrics(), step=record.epoch)
-        if on_epoch is not None:
-            on_epoch(record)
 
     def write_last(checkpoint: dict[str, Any]) -> None:
         checkpoints.save_atomic(checkpoint, workdir / artifacts.LAST)
         uploader.changed()
 
-    result = trainer.fit(report, write_last if uploader else None)
+    result = trainer.fit(on_epoch or (lambda record: None), write_last if uploader else None,
+                         on_record=record_metrics)
     return _finish(tracker, trainer, result, splits_np, workdir, uploader), result.error
 
 
@@ -211,16 +211,15 @@ def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, str | 
         try:
             path, experiment_id = download_checkpoint(config.resume_from, Path(folder))
             checkpoint = checkpoints.load(path)
+            saved = checkpoints.saved_options(checkpoint)
+            resumed = checkpoints.resumed_config(saved, config)
         except checkpoints.CheckpointError as error:
-            raise ConfigError("resume_from", str(error)) from error
-    saved = {k: parse_value(k, v) for k, v in checkpoint["config"].items() if k in option_specs()}
-    resumed = TrainConfig(**(saved | {k: getattr(config, k) for k in RESUME_OVERRIDES}))
+            raise _unusable(config.resume_from, error) from error
     if checkpoint["epoch"] >= resumed.max_epochs:
         raise ConfigError(
             "max_epochs", f"run {config.resume_from} already reached epoch {checkpoint['epoch']}; "
             "raise max_epochs to continue it",
         )
-    _refuse_stopped_early(config.resume_from, checkpoint, resumed.patience)
     planned = saved.get("max_epochs", resumed.max_epochs)
     if resumed.scheduler in ("cosine", "onecycle") and resumed.max_epochs != planned:
         raise ConfigError(
@@ -242,23 +241,47 @@ def _refuse_stopped_early(run_id: str, checkpoint: dict, patience: int) -> None:
         )
 
 
+def _resume(trainer: Trainer, checkpoint: dict[str, Any], run_id: str) -> None:
+    """Continue ``trainer`` from ``checkpoint`` once every part of it has been checked."""
+    shapes = [p.shape for group in trainer.optimizer.param_groups for p in group["params"]]
+    try:
+        checkpoints.check_resumable(checkpoint, trainer.checkpoint(0), shapes)
+        trainer.resume(checkpoint)
+    except checkpoints.CheckpointError as error:
+        raise _unusable(run_id, error) from error
+    except Exception as error:  # what the checks did not foresee is still a refusal
+        reason = checkpoints.CheckpointError(f"it does not load ({type(error).__name__})")
+        raise _unusable(run_id, reason) from error
+    _refuse_stopped_early(run_id, checkpoint, trainer.config.patience)
+
+
+def _unusable(run_id: str, error: checkpoints.CheckpointError) -> ConfigError:
+    return ConfigError("resume_from", f"the checkpoint of run {run_id} cannot be resumed: {error}")
+
+
 def _last_checkpoint_uploader(tracker: RunTracker, workdir: Path) -> LatestFileUploader:
     path = workdir / artifacts.LAST
     folder = str(Path(artifacts.LAST).parent)
     return LatestFileUploader(tracker.client, tracker.run_id, path, folder)
 
 
-def _end_quietly(tracker: RunTracker, interrupted: bool) -> None:
+def _end_quietly(tracker: RunTracker, interrupted: bool) -> bool:
     """Write what metrics are queued and end the run KILLED (tagged ``interrupted``, as an
     interrupt inside the training loop is) or FAILED, if the store still answers; the
-    original error is what matters."""
-    with contextlib.suppress(Exception):
+    original error is what matters. A further Ctrl-C gives up the metrics, never the ending
+    (held while it is written). Returns whether the run was interrupted."""
+    try:
         tracker.metrics.close()
+    except KeyboardInterrupt:
+        interrupted = True
+    except Exception:  # the store failed: the run's end may still get through
+        pass
     with contextlib.suppress(Exception):
         if interrupted:
-            tracker.client.set_tag(tracker.run_id, TAG_STOP_REASON, StopReason.INTERRUPTED.value)
-    with contextlib.suppress(Exception):
-        tracker.end("KILLED" if interrupted else "FAILED")
+            tracker.end("KILLED", stop_reason=StopReason.INTERRUPTED.value)
+        else:
+            tracker.end("FAILED")
+    return interrupted
 
 
 def _finish(

@@ -2,9 +2,10 @@
 
 The store and its experiments (``store``), the per-epoch metric writer that keeps the store
 off the training loop's path (``background``), one trainer run's params, summary, tags and
-status (``tracker``), the files a run leaves (``artifacts``) and its figures (``plots``, laid
-out from measured text by ``figures``), and paged run queries (``queries``). Imports only
-:mod:`mlflow_improvenn.training`.
+status (``tracker``), the files a run leaves (``artifacts``), the logged model that serves raw
+rows (``serving``), its figures (``plots``, laid out from measured text by ``figures``),
+paged run queries (``queries``), and whether a RUNNING run's process is gone (``liveness``,
+read by ``improvenn runs --stale``). Imports only :mod:`mlflow_improvenn.training`.
 """
 
 from mlflow_improvenn._lazy import lazy_exports

@@ -6,15 +6,22 @@ the history, plot, checkpoint and model are still on disk, and the error says wh
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from mlflow_improvenn.tracking import plots
+from mlflow_improvenn.tracking.serving import LABELS, PREDICT_PARAM, PROBABILITIES, RawRowsModel
 from mlflow_improvenn.training import checkpoints, history
 from mlflow_improvenn.training.data import DataSplits
+from mlflow_improvenn.training.encoding import FeatureEncoder
 from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.models import servable
 
@@ -48,45 +55,80 @@ def write_run_files(
 
 
 def save_model(model: torch.nn.Module, splits: DataSplits, path: Path) -> None:
-    """Save the model as an MLflow PyTorch model with signature and input example.
+    """Save the model as an MLflow pyfunc model that takes the data's raw columns.
 
-    This package's code travels inside the model, so loading it needs only torch. Its
-    input is a float matrix of the data's features after one-hot encoding (standardization
-    happens inside), so the MLmodel's ``metadata`` names those columns in order, and the
-    classes in the order of the outputs: what a user needs to feed it their own rows.
+    It encodes and scales rows itself and returns labels (classifiers) or values
+    (regression): see :mod:`mlflow_improvenn.tracking.serving`. The signature and input
+    example come from the few raw rows the data split kept (no prediction on the training
+    data: the export stays cheap). This package's code travels inside the model, so loading
+    it needs only torch, MLflow and pandas.
     """
-    import mlflow.pytorch
-    from mlflow.models import infer_signature
+    import mlflow.pyfunc
 
     import mlflow_improvenn
 
-    served = servable(copy.deepcopy(model), splits).cpu().eval()
-    example = splits.x_train[:5]
-    with torch.inference_mode():
-        output = served(torch.as_tensor(example)).numpy()
-    mlflow.pytorch.save_model(
-        served,
-        path=str(path),
-        signature=infer_signature(example, output),
-        input_example=example,
-        pip_requirements=_pip_requirements(),
-        code_paths=[str(Path(mlflow_improvenn.__file__).parent)],
-        metadata=model_metadata(splits),
-    )
+    network = servable(copy.deepcopy(model), splits).cpu().eval()
+    encoder = splits.encoder or FeatureEncoder(splits.feature_names, {})
+    served = RawRowsModel(network, encoder, splits.task, splits.class_labels)
+    example = _example(splits, encoder)
+    with _quiet("mlflow"):
+        mlflow.pyfunc.save_model(
+            path=str(path),
+            python_model=served,
+            signature=_signature(example, served.predict(None, example)),
+            input_example=example,
+            pip_requirements=_pip_requirements(),
+            code_paths=[str(Path(mlflow_improvenn.__file__).parent)],
+            metadata=model_metadata(splits),
+        )
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Only errors from ``logger_name``: MLflow's notes on saving a pyfunc model (that it is
+    pickled, that the example is checked) would print in every training run's output."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _example(splits: DataSplits, encoder: FeatureEncoder) -> pd.DataFrame:
+    """A few raw rows, categorical columns as their plain values (MLflow's schemas have no
+    categorical type)."""
+    if splits.example is None:
+        return pd.DataFrame(splits.x_train[:5], columns=list(encoder.columns))
+    return splits.example.astype({
+        c: object for c in splits.example.columns
+        if isinstance(splits.example[c].dtype, pd.CategoricalDtype)
+    })
+
+
+def _signature(example: pd.DataFrame, output: Any) -> Any:
+    """The raw columns in, the default output out, and the ``predict`` switch."""
+    from mlflow.models import infer_signature
+
+    with warnings.catch_warnings():  # the hint that integer columns cannot hold NaN: they
+        warnings.simplefilter("ignore")  # cannot in training either
+        return infer_signature(example, output, params={PREDICT_PARAM: LABELS})
 
 
 def model_metadata(splits: DataSplits) -> dict[str, Any]:
-    """What the model's inputs and outputs mean, stored in its MLmodel file."""
-    if splits.task == "binary":
-        outputs = f"one logit: P({splits.class_names[-1]}) = sigmoid(output)"
-    elif splits.task == "multiclass":
-        outputs = "one logit per class, in the order of class_names"
+    """What the model's inputs and outputs mean, stored in its MLmodel file. ``returns`` says
+    what ``predict`` gives by default (the improvenn evaluator reads it)."""
+    if splits.task == "regression":
+        outputs = "one prediction per row, in the target's units"
     else:
-        outputs = "the prediction, in the target's units"
+        outputs = (f"one label per row, one of class_names; params {PREDICT_PARAM}="
+                   f"{PROBABILITIES}: one probability column per class, named after it")
     return {
         "task": splits.task,
-        "feature_names": list(splits.feature_names),
+        "returns": "values" if splits.task == "regression" else "labels",
         "class_names": list(splits.class_names),
+        "feature_names": list(splits.feature_names),
         "outputs": outputs,
     }
 

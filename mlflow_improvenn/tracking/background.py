@@ -10,15 +10,55 @@ small data; MLflow's own async mode writes one call at a time.)
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 _MLFLOW_BATCH_LIMIT = 1000
+#: Where a run's process is, and its last sign of life (see ``tracking/liveness.py``).
+TAG_HOST, TAG_PID, TAG_HEARTBEAT = "improvenn.host", "improvenn.pid", "improvenn.heartbeat"
+HEARTBEAT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # UTC, ISO 8601: 2026-11-30T00:41:07Z
+#: Seconds between heartbeats.
+HEARTBEAT_S = 60.0
+
+
+def process_tags() -> dict[str, str]:
+    """The tags that say which process runs a run, and that it lives now."""
+    return {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid()), TAG_HEARTBEAT: _now()}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime(HEARTBEAT_FORMAT)
+
+
+class Heartbeat:
+    """Sets the run's ``improvenn.heartbeat`` tag to the time every ``interval_s`` from a
+    background thread, until :meth:`stop`: how a run on a shared server shows that its
+    process lives. A failed beat is skipped; the next one tries again."""
+
+    def __init__(self, client: MlflowClient, run_id: str, interval_s: float = HEARTBEAT_S) -> None:
+        self._client = client
+        self._run_id = run_id
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="improvenn-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating; returns at once (a beat in flight may still land, harmlessly)."""
+        self._stopped.set()
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._interval_s):
+            with contextlib.suppress(Exception):
+                self._client.set_tag(self._run_id, TAG_HEARTBEAT, _now())
 
 
 class MetricWriter:

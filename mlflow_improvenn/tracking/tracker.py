@@ -2,13 +2,23 @@
 
 Per-epoch metrics go through :class:`~mlflow_improvenn.tracking.background.MetricWriter`, off
 the training loop's path; everything here is written once per run.
+
+One start, one run: MLflow's HTTP client retries every request that times out, POSTs
+included, so a server that created a run but answered too late gets a second
+``runs/create``; the client goes on with the second run and the first stays RUNNING and
+empty. Every run started here carries ``improvenn.launch_id``, an id of that one start, and
+after the start (and again at the end, for a server slow enough to commit the first run
+after answering the retry) the other runs holding it are ended FAILED, with
+``improvenn.error`` saying why, and deleted (:func:`remove_duplicates`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,8 +26,9 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from mlflow_improvenn.tracking.background import MetricWriter
+from mlflow_improvenn.tracking.background import Heartbeat, MetricWriter, process_tags
 from mlflow_improvenn.tracking.store import resolve_experiment
+from mlflow_improvenn.training.interrupts import interrupts_held
 from mlflow_improvenn.training.options import ConfigError, option_specs, parse_value
 
 TAG_STOP_REASON = "improvenn.stop_reason"
@@ -25,6 +36,9 @@ TAG_STOP_REASON = "improvenn.stop_reason"
 TAG_ERROR = "improvenn.error"
 #: ``parent`` on a run that groups children (a sweep's, the recipe's, a lesson's).
 TAG_ROLE = "improvenn.role"
+#: An id of one start of a run: a twin holding it was made by a retried request.
+TAG_LAUNCH = "improvenn.launch_id"
+_RETRYING_SCHEMES = ("http://", "https://")  # local stores do not retry
 RESOLVED_SUFFIX = "_resolved"
 #: The step of the one-value summary metrics (``best_*``, ``test_*``, ``stopped_epoch``...).
 SUMMARY_STEP = 0
@@ -43,6 +57,9 @@ class RunTracker:
         self.client = client or MlflowClient()
         self.adopted = adopted  # created by someone else (``mlflow run``), who may have logged
         self.metrics = MetricWriter(self.client, run_id)
+        self.heartbeat = Heartbeat(self.client, run_id)
+        self.ended = False
+        self.launch_id: str | None = None
 
     @classmethod
     def start(
@@ -55,6 +72,7 @@ class RunTracker:
     ) -> RunTracker:
         """Start a run, or take over the one ``mlflow run`` created (``MLFLOW_RUN_ID``).
 
+        The run is tagged with its process and keeps a heartbeat (``tracking/liveness.py``).
         A run started while another is active in this process (a sweep's parent) is nested
         under it; ``parent_run_id`` nests it under a run of another process. Without an
         ``experiment`` the run goes to ``default_experiment_id`` when given (a resumed run
@@ -64,16 +82,20 @@ class RunTracker:
         experiment_id = resolve_experiment(experiment)
         if experiment_id is None and not launched_by_project:
             experiment_id = default_experiment_id
+        launch = {} if launched_by_project else launch_tags()
         run = mlflow.start_run(
             experiment_id=experiment_id,
             run_name=None if launched_by_project else run_name,
             nested=mlflow.active_run() is not None,
             parent_run_id=parent_run_id,
-            tags=dict(tags or {}),
+            tags={**(tags or {}), **process_tags(), **launch},
         )
         if launched_by_project:
             mlflow.set_tag("mlflow.runName", run_name)
-        return cls(run.info.run_id, run.info.experiment_id, adopted=launched_by_project)
+        tracker = cls(run.info.run_id, run.info.experiment_id, adopted=launched_by_project)
+        tracker.launch_id = launch.get(TAG_LAUNCH)
+        remove_duplicates(tracker.client, tracker.run_id, tracker.experiment_id, tracker.launch_id)
+        return tracker
 
     def log_params(self, params: Mapping[str, str]) -> None:
         log_params(self.client, self.run_id, params, logged_before=self.adopted)
@@ -92,9 +114,68 @@ class RunTracker:
     def log_artifacts(self, directory: Path) -> None:
         self.client.log_artifacts(self.run_id, str(directory))
 
-    def end(self, status: str) -> None:
-        """End the run with ``status`` (FINISHED, FAILED or KILLED)."""
-        mlflow.end_run(status)
+    def end(self, status: str, stop_reason: str | None = None) -> None:
+        """End the run with ``status`` (FINISHED, FAILED or KILLED), tagged with
+        ``stop_reason`` when given, as one step that Ctrl-C cannot cut (see
+        :func:`end_run`). Raises what the store raises; ``ended`` tells whether it ended."""
+        self.heartbeat.stop()
+        end_run(self.run_id, status, self.client, stop_reason)
+        self.ended = True
+        remove_duplicates(self.client, self.run_id, self.experiment_id, self.launch_id)
+
+
+def end_run(
+    run_id: str, status: str, client: MlflowClient | None = None, stop_reason: str | None = None
+) -> None:
+    """Tag the run's ``stop_reason`` (if given) and end it with ``status``, interrupts held.
+
+    Held because a Ctrl-C in between leaves the run RUNNING or untagged, and one that lands
+    inside ``mlflow.end_run`` before it takes the run off the active stack lets MLflow's
+    exit hook end it FINISHED. A run that is not the active one is ended through the client.
+    """
+    client = client or MlflowClient()
+    with interrupts_held():
+        try:
+            if stop_reason is not None:
+                client.set_tag(run_id, TAG_STOP_REASON, stop_reason)
+        finally:
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == run_id:
+                mlflow.end_run(status)
+            else:
+                client.set_terminated(run_id, status)
+
+
+def launch_tags() -> dict[str, str]:
+    """The tag naming one start of a run, for runs started with ``mlflow.start_run``."""
+    return {TAG_LAUNCH: uuid.uuid4().hex}
+
+
+def remove_duplicates(
+    client: MlflowClient, run_id: str, experiment_id: str, launch_id: str | None
+) -> list[str]:
+    """End FAILED and delete the runs of ``experiment_id`` that hold ``launch_id`` but are
+    not ``run_id``, and return their ids. Only a server is asked, and best effort: a store
+    failing here leaves the run in use alone."""
+    if not launch_id or not mlflow.get_tracking_uri().startswith(_RETRYING_SCHEMES):
+        return []
+    with contextlib.suppress(Exception):
+        twins = client.search_runs([experiment_id], f"tags.`{TAG_LAUNCH}` = '{launch_id}'")
+        orphans = [run.info.run_id for run in twins if run.info.run_id != run_id]
+        for orphan in orphans:
+            client.set_tag(orphan, TAG_ERROR,
+                           f"duplicate of run {run_id}: made by a retried runs/create")
+            client.set_terminated(orphan, "FAILED")
+            client.delete_run(orphan)
+        return orphans
+    return []
+
+
+def end_open_runs(status: str, stop_reason: str | None = None) -> None:
+    """End every run still on MLflow's active stack, innermost first, so that none is left
+    for MLflow's exit hook to end FINISHED. Store errors are the caller's to show or not."""
+    while (active := mlflow.active_run()) is not None:
+        end_run(active.info.run_id, status, stop_reason=stop_reason)
 
 
 def download_checkpoint(run_id: str, directory: Path) -> tuple[Path, str]:

@@ -2,9 +2,10 @@
 
 The options (:class:`TrainConfig`, one declaration for the CLI, the MLproject, validation and
 logging), the data sets and their splits (and the Bayes error of the generated ones), the
-networks, L2 in its three forms, learning-rate schedules, early stopping, the epoch loop
-(:class:`Trainer`), checkpoints and the per-epoch record. Imports nothing else of this
-package.
+encoding of raw columns kept for predict time, the networks, L2 in its three forms,
+learning-rate schedules, early stopping, the epoch loop (:class:`Trainer`), checkpoints, the
+per-epoch record, and steps an interrupt must not cut in two (``interrupts``). Imports
+nothing else of this package.
 """
 
 from mlflow_improvenn._lazy import lazy_exports

@@ -7,12 +7,15 @@ features.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlflow_improvenn.training.encoding import EncodingError, FeatureEncoder, is_categorical
 from mlflow_improvenn.training.options import ConfigError, TrainConfig
 
 GENERATED = ("moons", "circles", "spiral", "planar")
@@ -35,7 +38,10 @@ class DataError(ConfigError):
 
 @dataclass(frozen=True)
 class DataSplits:
-    """Seeded splits, ready for training. Features are raw; targets are encoded."""
+    """Seeded splits, ready for training. Features are encoded (categories one-hot) but not
+    scaled; targets are encoded. ``encoder`` turns raw rows into such features at predict
+    time, ``class_labels`` are the classes as the file holds them (``class_names`` as text),
+    ``example`` a few raw rows of the file (the logged model's input example)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -52,6 +58,9 @@ class DataSplits:
     target_mean: float = 0.0
     target_std: float = 1.0
     image_shape: tuple[int, int] | None = None
+    encoder: FeatureEncoder | None = None
+    class_labels: tuple[Any, ...] = ()
+    example: pd.DataFrame | None = None
 
     @property
     def n_features(self) -> int:
@@ -65,11 +74,14 @@ class DataSplits:
 def load(config: TrainConfig) -> DataSplits:
     """Load, check, split and summarise the data set that ``config`` names."""
     frame, target, image_shape = _load_frame(config)
-    features = _encode_features(frame.drop(columns=[target]))
+    raw = frame.drop(columns=[target])
+    encoder, features = _encode_features(raw)
     task = _resolve_task(frame[target], config.task)
-    y, class_names = _encode_target(frame[target], task)
+    y, labels = _encode_target(frame[target], task)
     x = _as_float32(features.to_numpy(dtype=np.float64), features.columns)
-    return _split(config, x, y, task, tuple(features.columns), class_names, image_shape)
+    names = tuple(str(label) for label in labels)
+    splits = _split(config, x, y, task, tuple(features.columns), names, image_shape)
+    return dataclasses.replace(splits, encoder=encoder, class_labels=labels, example=raw.head(5))
 
 
 def _load_frame(config: TrainConfig) -> tuple[pd.DataFrame, str, tuple[int, int] | None]:
@@ -124,9 +136,10 @@ def _load_file(config: TrainConfig) -> pd.DataFrame:
             "dataset", f"column(s) {', '.join(nested)} of {path} hold lists, arrays or structs, "
             "not single values; flatten them into plain columns (or drop them) first",
         )
-    if config.target not in frame.columns:
-        columns = ", ".join(map(str, frame.columns))
-        raise DataError("target", f"column {config.target!r} is not in {path} (columns: {columns})")
+    if config.target not in frame.columns:  # the header is the file's text: not repeated
+        raise DataError("target", f"column {config.target!r} is not in {path}: it has "
+                        f"{frame.shape[1]} columns, and the target must be one of them, spelled "
+                        "as in its header")
     missing = [str(c) for c in frame.columns if frame[c].isna().any()]
     if missing:
         raise DataError(
@@ -138,24 +151,23 @@ def _load_file(config: TrainConfig) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _encode_features(features: pd.DataFrame) -> pd.DataFrame:
-    """One-hot encode string and categorical columns; everything else must be numeric."""
+def _encode_features(features: pd.DataFrame) -> tuple[FeatureEncoder, pd.DataFrame]:
+    """One-hot encode string, boolean and categorical columns; everything else must be
+    numeric. The encoder is kept: the logged model encodes raw rows with it."""
     if features.shape[1] == 0:
         raise DataError("dataset", "the data has no feature columns besides the target")
-    categorical = [
-        c for c in features.columns
-        if isinstance(features[c].dtype, pd.CategoricalDtype)
-        or pd.api.types.is_object_dtype(features[c])
-        or pd.api.types.is_string_dtype(features[c])
-        or pd.api.types.is_bool_dtype(features[c])
-    ]
+    categorical = [c for c in features.columns if is_categorical(features[c])]
     too_many = [str(c) for c in categorical if features[c].nunique() > _MAX_CATEGORIES]
     if too_many:
         raise DataError(
             "dataset", f"non-numeric column(s) {', '.join(too_many)} have over "
             f"{_MAX_CATEGORIES} distinct values: not categorical; drop or encode them first",
         )
-    return pd.get_dummies(features, columns=categorical, dtype=np.float32)
+    encoder = FeatureEncoder.fit(features)
+    try:
+        return encoder, encoder.encode(features)
+    except EncodingError as error:
+        raise DataError("dataset", str(error)) from error
 
 
 def _resolve_task(target: pd.Series, requested: str) -> str:
@@ -186,7 +198,9 @@ def _sorted_classes(target: pd.Series) -> list:
         return sorted(labels, key=str)
 
 
-def _encode_target(target: pd.Series, task: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def _encode_target(target: pd.Series, task: str) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """The target as the objective takes it, and the classes as the file holds them (plain
+    Python values: a served model returns them, and JSON must carry them)."""
     if task == "regression":
         y = _as_float32(target.to_numpy(dtype=np.float64).reshape(-1, 1), [target.name])
         return y.reshape(-1), ()
@@ -199,7 +213,7 @@ def _encode_target(target: pd.Series, task: str) -> tuple[np.ndarray, tuple[str,
         )
     index = {c: i for i, c in enumerate(classes)}
     y = target.map(index).to_numpy(dtype=np.int64)
-    return y, tuple(str(c) for c in classes)
+    return y, tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
 
 
 def _as_float32(values: np.ndarray, columns: object) -> np.ndarray:

@@ -22,6 +22,7 @@ from torch.nn import functional
 from mlflow_improvenn.training.data import DataSplits
 from mlflow_improvenn.training.early_stopping import EarlyStopping, StopReason, StopTraining
 from mlflow_improvenn.training.history import EpochRecord
+from mlflow_improvenn.training.interrupts import interrupts_held
 from mlflow_improvenn.training.options import TrainConfig
 from mlflow_improvenn.training.regularization import build_optimizer, decayed_parameters, l2_penalty
 from mlflow_improvenn.training.schedules import LRSchedule
@@ -176,12 +177,16 @@ class Trainer:
         self,
         on_epoch: Callable[[EpochRecord], None],
         on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+        on_record: Callable[[EpochRecord], None] | None = None,
     ) -> FitResult:
         """Train until early stopping, ``max_epochs``, a non-finite loss or an interrupt.
 
         ``on_epoch`` receives each epoch's record and may raise :class:`StopTraining` to end
         after that epoch; ``on_checkpoint``, when given, receives every epoch's checkpoint
-        (with the best one inside, as ``best``). A KeyboardInterrupt ends the loop with
+        (with the best one inside, as ``best``). ``on_record`` receives each record as it
+        joins the history, with interrupts held (:func:`interrupts_held`), so that what it
+        writes (the epoch's metrics) and the history hold the same epochs whenever an
+        interrupt lands; it must be quick. A KeyboardInterrupt ends the loop with
         reason ``interrupted``; any other exception is kept in the result, so what was
         learned before it is still logged.
         """
@@ -192,7 +197,10 @@ class Trainer:
         try:
             for epoch in range(self.start_epoch, self.config.max_epochs + 1):
                 record = self._run_epoch(epoch)
-                history.append(record)
+                with interrupts_held():  # the record and what on_record writes, or neither
+                    history.append(record)
+                    if on_record is not None:
+                        on_record(record)
                 should_stop = not record.is_finite() or self._decide(epoch, record)
                 improved = self.stopper.best_epoch_ == epoch
                 resumable = on_checkpoint is not None and record.is_finite()  # not NaN weights

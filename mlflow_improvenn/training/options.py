@@ -219,7 +219,8 @@ class TrainConfig:
         "", "MLflow run name (default: made from the key settings).", group="output"
     )
     log_model: bool = option(
-        True, "Log the restored best model as an MLflow PyTorch model.", group="output"
+        True, "Log the restored best model as an MLflow model that takes the raw columns.",
+        group="output",
     )
     checkpoint_every_epoch: bool = option(
         False,

@@ -1,4 +1,5 @@
-"""The lessons: valid definitions, every lesson in smoke mode in-process, one through mlflow run."""
+"""The lessons: valid definitions, every lesson in smoke mode in-process, one through mlflow run,
+and the published tables (docs/lessons.md, the README) telling each lesson's story."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from mlflow.projects._project_spec import load_project
 
 from mlflow_improvenn.cli import main
 from mlflow_improvenn.lessons.catalog import LESSONS, SMOKE, TAG_LESSON
-from mlflow_improvenn.lessons.report import lessons_markdown
+from mlflow_improvenn.lessons.report import lessons_markdown, parse_tables
 from mlflow_improvenn.lessons.runner import RESULT_COLUMNS, run_lesson
+from mlflow_improvenn.lessons.stories import Story
+from mlflow_improvenn.training.options import format_value
 
 ROOT = Path(__file__).resolve().parents[2]
 PARENT_FILES = {"lesson/diagnosis.csv", "lesson/results.csv", "lesson/learning_curves.png",
@@ -31,6 +34,7 @@ def test_every_variation_is_a_valid_config(smoke: bool) -> None:
         assert len({c.to_params().__repr__() for c in configs.values()}) == len(configs)
         if smoke:
             assert all(c.max_epochs == SMOKE["max_epochs"] for c in configs.values())
+        assert lesson.story.variations() <= set(configs), lesson.name
 
 
 @pytest.mark.parametrize("name", list(LESSONS))
@@ -70,6 +74,9 @@ def test_lesson_runs_in_smoke_mode_with_its_comparison_on_the_parent(
     assert {a.path for a in client.list_artifacts(result.parent_run_id, "lesson")} == PARENT_FILES
     markdown = lessons_markdown([result], "## Results")
     assert f"### `{name}`" in markdown and markdown.count("\n| ") == len(table) + 2
+    parsed = parse_tables(markdown)[name]  # what the published tables are checked on
+    assert list(parsed["variation"]) == list(table["variation"])
+    assert all(isinstance(p, str) for p in lesson.story.problems(parsed))
 
 
 def test_project_runs_through_mlflow_run_in_smoke_mode(tracking_uri: str) -> None:
@@ -91,3 +98,59 @@ def test_project_runs_through_mlflow_run_in_smoke_mode(tracking_uri: str) -> Non
 def test_unknown_lesson_is_a_usage_error() -> None:
     done = CliRunner().invoke(main, ["lesson", "momentum"])
     assert done.exit_code == 2 and "bias_variance" in done.output
+
+
+PUBLISHED = parse_tables((ROOT / "docs" / "lessons.md").read_text())
+
+
+@pytest.mark.parametrize("name", list(LESSONS))
+def test_published_table_is_the_catalogs_lesson_and_tells_its_story(name: str) -> None:
+    """docs/lessons.md is regenerated whenever a lesson changes (same set-up, same runs), and
+    its verdicts tell the story the catalog states."""
+    lesson, table = LESSONS[name], PUBLISHED[name]
+    section = (ROOT / "docs" / "lessons.md").read_text().split(f"### `{name}`")[1]
+    setup = section.split("Set-up: ", 1)[1].split("\n", 1)[0]
+    stale = [k for k, v in lesson.base.items() if f"`{k}={format_value(v)}`" not in setup]
+    assert not stale, f"docs/lessons.md predates the set-up of {stale}: rerun the generator"
+    assert list(table["variation"]) == [v.name for v in lesson.variations]
+    assert lesson.story.problems(table) == []
+    baseline = float(section.split("Baseline (Bayes error): ", 1)[1].split(".\n", 1)[0])
+    at_bayes = table[table["train_error"] <= baseline + 0.02]  # the bias tolerance
+    assert not at_bayes["diagnosis"].isin(["high_bias", "high_bias_and_variance"]).any()
+
+
+def test_the_stories_say_what_the_brief_asks() -> None:
+    stories = {name: lesson.story for name, lesson in LESSONS.items()}
+    assert stories["bias_variance"].verdicts["tiny net, little data"] == ("high_bias",)
+    assert stories["bias_variance"].verdicts["big net, little data"] == ("high_variance",)
+    for name in ("l2_regularization", "dropout"):
+        assert len(stories[name].shrinking_variance) >= 3
+        assert any("high_variance" in allowed and "high_bias" not in allowed  # not told to grow
+                   for allowed in stories[name].verdicts.values() if len(allowed) > 1)
+
+
+_PLANTED = pd.DataFrame({
+    "variation": ["none", "weak", "strong"], "diagnosis": ["high_variance", "inconclusive",
+                                                           "good_fit"],
+    "variance": [0.10, 0.05, 0.02], "variance_low": [0.06, 0.0, -0.03],
+})
+
+
+@pytest.mark.parametrize(("story", "changes", "expected"), [
+    (Story({"none": ("high_variance",)}, ("none", "weak", "strong")), {}, []),
+    (Story({"strong": ("high_bias",)}), {}, ["strong: verdict good_fit, the story needs "
+                                             "high_bias"]),
+    (Story(shrinking_variance=("none", "weak", "strong")), {("weak", "variance"): 0.11},
+     ["variance rises from none (0.100) to weak (0.110)"]),
+    (Story(shrinking_variance=("none", "strong")), {("strong", "variance"): 0.07},
+     ["variance of strong (0.070) is not below the interval of none's (from 0.060): "
+      "the shrinking is within noise"]),
+    (Story({"more data": ("good_fit",)}), {}, ["no run for more data"]),
+])
+def test_a_story_fails_where_the_verdicts_contradict_it(
+    story: Story, changes: dict, expected: list[str]
+) -> None:
+    table = _PLANTED.set_index("variation")
+    for (row, column), value in changes.items():
+        table.at[row, column] = value
+    assert story.problems(table.reset_index()) == expected
