@@ -59,9 +59,9 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
 #: The parts every checkpoint has (:meth:`~mlflow_improvenn.training.loop.Trainer.checkpoint`).
 REQUIRED_KEYS = ("epoch", "model", "optimizer", "schedule", "early_stopping", "scaler", "rng",
                  "config")
-#: Where a checkpoint may hold more than a fresh trainer's: the best snapshot inside a
-#: ``last.pt``, CUDA's generator state, and a CUDA scaler's state (ignored where AMP is off).
-_OPEN_PATHS = {"": ("best",), "rng": ("cuda",), "scaler": None}
+#: Parts that either side may lack: the best snapshot inside a ``last.pt`` (checked on its
+#: own), and CUDA's generator state (a run may move between CPU and CUDA on resume).
+_OPTIONAL = {"": ("best",), "rng": ("cuda",)}
 _SHOWN_CHARACTERS = 80
 
 
@@ -196,20 +196,25 @@ def _check_table(
 ) -> None:
     if not isinstance(saved, dict):
         raise CheckpointError(f"{where or 'it'} is not a table")
-    if where.endswith("optimizer") and "state" in fresh:
+    part = where.removeprefix("best").lstrip(".")
+    if part == "optimizer":
         _check_optimizer(saved, fresh, where, shapes)
         return
-    missing = [str(k) for k in fresh if k not in saved]
+    if part == "scaler" and not (fresh and saved):
+        if fresh:  # torch refuses to load an empty state into an enabled scaler
+            raise CheckpointError("it was trained without mixed precision: resume it with "
+                                  "amp=false")
+        return  # mixed precision is off: torch ignores the saved scaler state
+    optional = _OPTIONAL.get(part, ())
+    missing = [str(k) for k in fresh if k not in saved and k not in optional]
     if missing:
         raise CheckpointError(f"{where or 'it'} has no {', '.join(missing)}")
-    open_keys = _OPEN_PATHS.get(where.removeprefix("best").lstrip("."), ())
-    if open_keys is not None:
-        extra = [k for k in saved if k not in fresh and k not in open_keys]
-        if extra:
-            raise CheckpointError(f"{where or 'it'} holds {len(extra)} unexpected part(s)")
+    extra = [k for k in saved if k not in fresh and k not in optional]
+    if extra:
+        raise CheckpointError(f"{where or 'it'} holds {len(extra)} unexpected part(s)")
     for key, reference in fresh.items():
-        if key == "config" and where in ("", "best"):
-            continue  # read by saved_options
+        if key not in saved or (key == "config" and part == ""):
+            continue  # an optional part; the config is read by saved_options
         _check_like(saved[key], reference, f"{where}.{key}" if where else str(key), shapes)
 
 

@@ -32,7 +32,7 @@ def is_categorical(column: pd.Series) -> bool:
 
 @dataclass(frozen=True)
 class FeatureEncoder:
-    """Raw feature columns to a float32 matrix: numbers as they are, categories one-hot.
+    """Raw feature columns to a matrix of numbers: numbers as they are, categories one-hot.
 
     ``columns`` are the raw feature columns in the file's order; ``categories`` maps each
     categorical one to its categories in encoding order (pandas' order: sorted where the
@@ -62,7 +62,8 @@ class FeatureEncoder:
 
     def encode(self, rows: pd.DataFrame) -> pd.DataFrame:
         """``rows`` (n rows holding at least :attr:`columns`) as an (n, len(feature_names))
-        float32 frame. A category not seen in training encodes as all zeros (as
+        float64 frame (the caller casts to the network's float32, after checking that the
+        values fit it). A category not seen in training encodes as all zeros (as
         scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``). Raises
         :class:`EncodingError` naming missing columns, or numeric ones that hold text or
         missing values."""
@@ -78,5 +79,5 @@ class FeatureEncoder:
         if gaps:
             raise EncodingError(f"missing values in column(s) {', '.join(gaps)}")
         typed = frame.astype({c: pd.CategoricalDtype(list(v)) for c, v in self.categories.items()})
-        encoded = pd.get_dummies(typed, columns=list(self.categories), dtype=np.float32)
-        return encoded.astype(np.float32)
+        encoded = pd.get_dummies(typed, columns=list(self.categories), dtype=np.float64)
+        return encoded.astype(np.float64)

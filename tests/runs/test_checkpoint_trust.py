@@ -29,17 +29,20 @@ BASE = SMALL | {"max_epochs": 3, "patience": 0, "scheduler": "step", "dropout": 
 SECRET = "s3cr3t-first-line"
 
 
-@pytest.fixture(scope="module")
-def last_pt() -> dict[str, Any]:
-    """A real ``last.pt`` of epoch 3 (with the best snapshot inside), made without a store."""
+def fresh_trainer() -> Trainer:
     config = TrainConfig(**BASE)
     splits = data.load(config)
     torch.manual_seed(config.seed)
     cpu = torch.device("cpu")
-    trainer = Trainer(config, build_model(config, splits), to_device_splits(splits, cpu),
-                      splits.task, cpu)
+    return Trainer(config, build_model(config, splits), to_device_splits(splits, cpu),
+                   splits.task, cpu)
+
+
+@pytest.fixture(scope="module")
+def last_pt() -> dict[str, Any]:
+    """A real ``last.pt`` of epoch 3 (with the best snapshot inside), made without a store."""
     written: list[dict[str, Any]] = []
-    trainer.fit(lambda record: None, written.append)
+    fresh_trainer().fit(lambda record: None, written.append)
     return written[-1]
 
 
@@ -209,3 +212,23 @@ def test_a_run_on_a_file_resumes_when_the_command_names_it(tracking_uri, tmp_pat
 def test_shown_values_are_escaped_and_short() -> None:
     assert checkpoints.shown("\x1b[2J" + "x" * 200).startswith("'\\x1b[2J")
     assert len(checkpoints.shown("x" * 200)) < 90
+
+
+def test_a_run_may_move_between_cpu_and_cuda(last_pt) -> None:
+    """``device`` and ``amp`` are the resuming command's: a CUDA generator state or a mixed-
+    precision scaler state on one side only is no fault (simulated: this runs on the CPU)."""
+    trainer = fresh_trainer()
+    fresh = trainer.checkpoint(0)
+    shapes = [p.shape for group in trainer.optimizer.param_groups for p in group["params"]]
+    cuda_rng = torch.zeros(16, dtype=torch.uint8)
+    on_cuda = fresh | {"rng": fresh["rng"] | {"cuda": cuda_rng}}
+    checkpoints.check_resumable(last_pt, on_cuda, shapes)  # a CPU run resumed on CUDA
+    from_cuda = copy.deepcopy(last_pt)
+    from_cuda["rng"]["cuda"] = from_cuda["best"]["rng"]["cuda"] = cuda_rng
+    scaler = {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5,
+              "growth_interval": 2000, "_growth_tracker": 0}
+    from_cuda["scaler"] = from_cuda["best"]["scaler"] = scaler
+    checkpoints.check_resumable(from_cuda, fresh, shapes)  # an AMP run resumed on the CPU
+    checkpoints.check_resumable(from_cuda, on_cuda | {"scaler": scaler}, shapes)  # AMP again
+    with pytest.raises(checkpoints.CheckpointError, match="amp=false"):
+        checkpoints.check_resumable(last_pt, on_cuda | {"scaler": scaler}, shapes)

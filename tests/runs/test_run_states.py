@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -16,6 +17,8 @@ from mlflow_improvenn.runs.training_run import train
 from mlflow_improvenn.tracking.background import MetricWriter
 from mlflow_improvenn.training.options import TrainConfig
 from tests.conftest import SMALL
+
+ROOT = Path(__file__).resolve().parents[2]  # `python -m tests.runs.presses` finds tests/
 
 
 @pytest.fixture
@@ -84,6 +87,7 @@ def test_repeated_ctrl_c_ends_the_run_killed_and_exits_130(tracking_uri):
     process = subprocess.run(
         [sys.executable, "-m", "tests.runs.presses", points, "--", *train_args],
         capture_output=True, text=True, timeout=180,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},  # the test's cwd is a temp folder
     )
     output = process.stdout + process.stderr
     assert process.returncode == 130, output

@@ -259,3 +259,20 @@ def test_under_mlflow_run_a_storage_password_is_refused_and_said_to_be_logged(
     assert launched in result.output and "IMPROVENN_STORAGE" in result.output
     run = client.get_run(launched)
     assert run.info.status == "FAILED" and "s3cret" not in run.data.tags["improvenn.error"]
+
+
+def test_the_sweeps_plots_leave_the_process_style_alone(tmp_path: Path) -> None:
+    """Optuna's matplotlib plots switch to ggplot for good: the learning curves of every
+    later run of the process were drawn in it, with other margins (seen as a 2-pixel
+    taller figure)."""
+    import matplotlib
+    import optuna
+
+    from mlflow_improvenn.search.report import _save_optuna_plots
+
+    study = optuna.create_study()
+    study.optimize(lambda trial: trial.suggest_float("x", -1, 1) ** 2, n_trials=3)
+    before = dict(matplotlib.rcParams)
+    _save_optuna_plots(study, tmp_path)
+    assert (tmp_path / "history.png").exists()
+    assert dict(matplotlib.rcParams) == before

@@ -23,9 +23,9 @@ def raw() -> pd.DataFrame:
 def test_training_encoding_is_get_dummies(raw: pd.DataFrame) -> None:
     """What training fed the network before the encoder existed, column for column."""
     encoder = FeatureEncoder.fit(raw)
-    expected = pd.get_dummies(raw, columns=["flag", "color", "grade"], dtype=np.float32)
+    expected = pd.get_dummies(raw, columns=["flag", "color", "grade"], dtype=np.float64)
     assert list(encoder.feature_names) == list(expected.columns)
-    assert np.array_equal(encoder.encode(raw).to_numpy(), expected.to_numpy(np.float32))
+    assert np.array_equal(encoder.encode(raw).to_numpy(), expected.to_numpy(np.float64))
 
 
 def test_rows_with_some_categories_encode_as_in_training(raw: pd.DataFrame) -> None:
