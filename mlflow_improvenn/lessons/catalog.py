@@ -44,6 +44,9 @@ class Lesson:
     variations: tuple[Variation, ...]
     dev_loss_target: float | None = None
     story: Story = Story()
+    #: Set for a learning-curve lesson: each variation is a learning curve over these shares
+    #: of its train rows (a parent with a child per share), not one run.
+    fractions: tuple[float, ...] | None = None
 
     def configs(self, smoke: bool = False) -> dict[str, TrainConfig]:
         """Each variation's validated config, by name."""
@@ -88,7 +91,7 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
             for size, units in (("tiny", (2,)), ("small", (16,)), ("big", (256, 256)))
         ),
         story=Story({"tiny net, little data": ("high_bias",),
-                     "tiny net, more data": ("high_bias",),
+                     "tiny net, more data": _BIAS,
                      "big net, little data": ("high_variance",)}),
     ),
     Lesson(
@@ -101,8 +104,8 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
             Variation("l2=1 penalty", {"weight_decay": 1.0, "l2_mode": "penalty"}),
         ),
         story=Story(
-            {"l2=0": ("high_variance",), "l2=0.003": _NOT_TOLD_TO_GROW,
-             "l2=0.3 decoupled": _NOT_TOLD_TO_GROW, "l2=0.03": _BIAS},
+            {"l2=0": ("high_variance",), "l2=0.01": _NOT_TOLD_TO_GROW,
+             "l2=1 penalty": _NOT_TOLD_TO_GROW, "l2=0.03": _BIAS},
             ("l2=0", "l2=0.001", "l2=0.003", "l2=0.01"),
         ),
     ),
@@ -116,7 +119,7 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
                       {"dropout": (rate,), "input_dropout": inp})
             for rate, inp in ((0.0, 0.0), (0.2, 0.0), (0.5, 0.0), (0.2, 0.2), (0.5, 0.2))
         ),
-        story=Story({"dropout=0": ("high_variance",), "dropout=0.2": _NOT_TOLD_TO_GROW},
+        story=Story({"dropout=0": ("high_variance",), "dropout=0.5": _NOT_TOLD_TO_GROW},
                     ("dropout=0", "dropout=0.2", "dropout=0.5")),
     ),
     Lesson(
@@ -149,8 +152,20 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
         (Variation("no early stopping, last weights", _TO_THE_END),
          Variation("all epochs, best weights", {"patience": 0}))
         + _grid("patience", [3, 10, 30], lambda v: f"patience={v}"),
-        story=Story({"no early stopping, last weights": ("high_variance",)},
+        story=Story({"no early stopping, last weights": ("high_variance",),
+                     "all epochs, best weights": _NOT_TOLD_TO_GROW},
                     ("no early stopping, last weights", "all epochs, best weights")),
+    ),
+    Lesson(
+        "learning_curve",
+        "Will more data help? The dev error against the training rows, for a network that "
+        "over-fits its data and for one too simple for its data.",
+        {"dev_fraction": 0.3, "max_epochs": 60, **_TO_THE_END},
+        (Variation("64 units on digits (high variance)",
+                   {"dataset": "digits", "hidden_units": (64,)}),
+         Variation("linear on spiral (high bias)",
+                   {"dataset": "spiral", "n_samples": 1000, "hidden_units": ()})),
+        fractions=(0.15, 0.25, 0.4, 0.7, 1.0),  # smoke mode: 11 of 75 rows for 10 digits
     ),
 )}
 

@@ -30,6 +30,7 @@ from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.loop import FitResult, Trainer, evaluate, to_device_splits
 from mlflow_improvenn.training.models import build_model, count_parameters
 from mlflow_improvenn.training.options import (
+    AUTO,
     ConfigError,
     TrainConfig,
     format_value,
@@ -83,8 +84,17 @@ def train(
     ``on_epoch`` sees each epoch's record and may raise
     :class:`~mlflow_improvenn.training.early_stopping.StopTraining` (a sweep's pruner does). The run
     is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
-    With ``config.resume_from`` the run continues another from its checkpoint.
+    With ``config.resume_from`` the run continues another from its checkpoint. With
+    ``lr="auto"`` the range test runs first, as a run of its own linked to this one both ways
+    (:mod:`mlflow_improvenn.runs.lr_find`).
     """
+    if config.lr == AUTO:
+        from mlflow_improvenn.runs.lr_find import found_lr, link_trained_run
+
+        config, link = found_lr(config, experiment, parent_run_id)
+        outcome = train(config, experiment, on_epoch, parent_run_id, {**(tags or {}), **link})
+        link_trained_run(link, outcome.run_id)
+        return outcome
     config, resume_point, resumed_experiment = _resume_point(config)
     splits_np, device = _checked_inputs(config)
     torch.manual_seed(config.seed)
@@ -155,7 +165,8 @@ def run_name(config: TrainConfig) -> str:
         parts.append("do=" + ",".join(f"{d:g}" for d in config.dropout))
     if config.input_dropout:
         parts.append(f"indo={config.input_dropout:g}")
-    parts.append(f"{config.optimizer}-lr={config.lr:g}")
+    lr = config.lr if config.lr == AUTO else f"{config.lr:g}"
+    parts.append(f"{config.optimizer}-lr={lr}")
     if config.scheduler != "none":
         parts.append(config.scheduler)
     return config.run_name or "-".join(parts)
@@ -339,3 +350,16 @@ def _evaluate_best(trainer: Trainer, best_epoch: int) -> dict[str, float]:
         elif len(data) > 1:
             summary[f"{prefix}_r2"] = 1.0 - loss / float(data.y.var(unbiased=False))
     return summary
+
+
+def checked_inputs(config: TrainConfig) -> tuple[data.DataSplits, torch.device]:
+    """The data and the device as :func:`train` checks them, for the runs that train without
+    an epoch loop (the range test). Raises :class:`ConfigError`."""
+    return _checked_inputs(config)
+
+
+def resolved_params(
+    config: TrainConfig, splits: data.DataSplits, device: torch.device, model: torch.nn.Module
+) -> dict[str, str]:
+    """The params a training run logs: options as resolved, split sizes, the Bayes error."""
+    return _resolved_params(config, splits, device, model)

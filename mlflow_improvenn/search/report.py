@@ -34,13 +34,18 @@ def log_sweep_report(
 
 
 def _save_optuna_plots(study: optuna.Study, folder: Path) -> None:
-    """Optuna's own optimization history, and parameter importances where they can be told."""
+    """Optuna's own optimization history, and parameter importances where they can be told.
+
+    Optuna's matplotlib plots switch the process's style to ggplot for good
+    (``plt.style.use``): an ``rc_context`` keeps that from restyling every later figure of
+    the process, the learning curves of the next runs included."""
     import warnings
 
+    import matplotlib
     from optuna.visualization import matplotlib as optuna_plots
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), matplotlib.rc_context():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
         if complete:
             _save(optuna_plots.plot_optimization_history(study), folder / "history.png")

@@ -161,6 +161,13 @@ class Trainer:
 
     def resume(self, checkpoint: dict[str, Any]) -> None:
         """Continue from a :meth:`checkpoint` (a ``last.pt`` carries the best one inside)."""
+        self.restore(checkpoint)
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.resumed_best = checkpoint.get("best", checkpoint)
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Put back everything a :meth:`checkpoint` holds: weights, optimizer, schedule, early
+        stopping, gradient scaler and random states."""
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.schedule.load_state_dict(checkpoint["schedule"])
@@ -170,8 +177,6 @@ class Trainer:
         self.generator.set_state(checkpoint["rng"]["batches"])
         if "cuda" in checkpoint["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], self.device)
-        self.start_epoch = checkpoint["epoch"] + 1
-        self.resumed_best = checkpoint.get("best", checkpoint)
 
     def fit(
         self,
@@ -258,20 +263,28 @@ class Trainer:
         order = torch.randperm(len(train), generator=self.generator).to(self.device)
         total_loss = torch.zeros((), device=self.device)
         wrong = torch.zeros((), device=self.device)
-        for batch in self._batches(order):
-            x, y = train.x[batch], train.y[batch]
-            with self._precision():
-                output = self.model(x)
-                loss = self.objective.loss(output.float(), y)
-            self._step(loss + self._penalty() if self.penalized else loss)
-            total_loss += loss.detach() * len(batch)
-            errors = self.objective.errors(output.detach(), y)
+        for batch in self.batches(order):
+            loss, output = self.train_batch(batch)
+            total_loss += loss * len(batch)
+            errors = self.objective.errors(output, train.y[batch])
             if errors is not None:
                 wrong += errors
         error = wrong.item() / len(train) if self.objective.task != "regression" else None
         return total_loss.item() / len(train), error
 
-    def _batches(self, order: torch.Tensor) -> list[torch.Tensor]:
+    def train_batch(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on the train rows ``batch`` (indices); returns the batch's data
+        loss (a 0-d tensor, without an L2 penalty) and the network's output, both detached.
+        The learning-rate range test steps through here too, so it trains as training does."""
+        train = self.splits["train"]
+        x, y = train.x[batch], train.y[batch]
+        with self._precision():
+            output = self.model(x)
+            loss = self.objective.loss(output.float(), y)
+        self._step(loss + self._penalty() if self.penalized else loss)
+        return loss.detach(), output.detach()
+
+    def batches(self, order: torch.Tensor) -> list[torch.Tensor]:
         """Index slices of ``order``; a last batch of one row joins the one before (BatchNorm)."""
         batches = list(order.split(self.config.batch_size))
         if len(batches) > 1 and len(batches[-1]) == 1:

@@ -199,3 +199,27 @@ def test_recipe_command_refuses_a_bad_option_before_any_run(tracking_uri: str) -
 def test_settings_refuse_no_steps(steps: int) -> None:
     with pytest.raises(ValueError, match="max_steps"):
         RecipeSettings(max_steps=steps)
+
+
+def test_data_first_auto_unresolved_regularizes_first_and_other_values_are_refused() -> None:
+    config = TrainConfig(dataset="digits", n_samples=400)
+    assert next_action(config, VARIANCE, RecipePolicy(data_first="auto")).kind != "more_data"
+    with pytest.raises(ValueError, match="true, false or auto"):
+        RecipePolicy(data_first="yes")
+
+
+def test_data_first_auto_runs_a_learning_curve_and_follows_its_verdict(tracking_uri) -> None:
+    """600 rows of digits over-fit a 32-unit network; its learning curve still falls."""
+    args = ["recipe", "--dataset", "digits", "--n-samples", "600", "--dev-fraction", "0.3",
+            "--hidden-units", "32", "--max-epochs", "10", "--log-model", "false",
+            "--max-steps", "2", "--data-first", "auto"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    assert "step 0: start" in done.output and "high_variance" in done.output
+    runs = mlflow.search_runs(search_all_experiments=True)
+    recipe = runs[runs["tags.mlflow.runName"] == "recipe-digits"].iloc[0]
+    curve = runs.set_index("run_id").loc[recipe["tags.improvenn.recipe_learning_curve_run_id"]]
+    assert curve["tags.mlflow.parentRunId"] == recipe.run_id
+    assert curve["tags.improvenn.learning_curve_verdict"] == "more_data_will_help"
+    steps = runs.dropna(subset=[f"tags.{TAG_STEP}"]).sort_values(f"tags.{TAG_STEP}")
+    assert steps[f"tags.{TAG_ACTION}"].iloc[1] == "high_variance: n_samples 600 -> 1200"
