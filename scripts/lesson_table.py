@@ -65,6 +65,8 @@ def run_all(keep_runs: bool) -> tuple[list[LessonResult], list[str]]:
         if not keep_runs:
             mlflow.set_tracking_uri(f"sqlite:///{Path(directory) / 'mlflow.db'}")
         for name, lesson in LESSONS.items():
+            if lesson.fractions is not None:  # a learning-curve lesson: verdicts of another
+                continue                      # kind, in a table of its own (not published yet)
             print(f"lesson {name} ...", flush=True)
             results.append(run_lesson(name, experiment="lessons"))
             for problem in lesson.story.problems(results[-1].table):
@@ -109,11 +111,13 @@ def compare(published: dict[str, pd.DataFrame], rerun: dict[str, pd.DataFrame]) 
     return sorted(differences)
 
 
-def between_markers(document: str, block: str) -> str:
-    """``document`` with the text between the lesson-table markers replaced by ``block``."""
-    head, _, rest = document.partition(START_MARKER)
-    _, _, tail = rest.partition(END_MARKER)
-    return f"{head}{START_MARKER}\n{block.strip()}\n{END_MARKER}{tail}"
+def between_markers(document: str, block: str, start: str = START_MARKER,
+                    end: str = END_MARKER) -> str:
+    """``document`` with the text between the markers (the lesson table's by default)
+    replaced by ``block``."""
+    head, _, rest = document.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{block.strip()}\n{end}{tail}"
 
 
 if __name__ == "__main__":

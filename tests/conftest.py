@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,15 @@ import pytest
 from mlflow_improvenn.training.options import TrainConfig
 
 pytest_plugins = ("tests.servers",)  # mlflow_server, postgres_database
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (the default `-n auto`), give each worker its share of the cores
+    for torch's threads, in its process and in the commands its tests start, rather than
+    every worker using them all. Runs before the test modules import torch."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 #: A tiny, fast job: 200 points of two moons, a few epochs.
 SMALL = dict(dataset="moons", n_samples=200, max_epochs=5, hidden_units=(16,), log_model=False)

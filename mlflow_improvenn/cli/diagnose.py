@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,20 @@ class ToleranceType(click.ParamType):
         if not (math.isfinite(amount) and amount >= 0):
             self.fail(f"{number!r} is not a finite number >= 0", param, ctx)
         return scale, amount
+
+
+def judging_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--baseline-error`` and ``--tolerance`` as the commands that train and then judge
+    (the recipe, the learning curve) take them: the error-rate scale's."""
+    command = click.option(
+        "--tolerance", type=click.FloatRange(min=0), default=None,
+        help="A gap of error rate above this (and beyond noise) is high (default 0.02).",
+    )(command)
+    return click.option(
+        "--baseline-error", type=BaselineType(), default="auto", show_default=True,
+        help="Bayes (or human-level) error that bias is measured against; auto: the run's "
+        "logged bayes_error (generated data sets), else 0.",
+    )(command)
 
 
 @click.command()
@@ -146,12 +160,30 @@ def diagnose(
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     click.echo(render(frame, output_format))
+    if output_format == "table":
+        _learning_curves(experiments, run_ids, baseline_error, tolerances, tracking_uri)
     if plot is not None:
         from mlflow_improvenn.diagnosis.bias_variance_map import draw_map
 
         with _reported_as_file_error(plot):
             draw_map(frame, plot)
         click.echo(f"Bias-variance map written to {plot}", err=True)
+
+
+def _learning_curves(experiments: tuple[str, ...], run_ids: tuple[str, ...],
+                     baseline_error: float | str, tolerances: tuple[tuple[str, float], ...],
+                     tracking_uri: str | None) -> None:
+    """The verdicts of the learning-curve parents selected (``improvenn learning-curve``)."""
+    from mlflow_improvenn.diagnosis.curve_runs import diagnose_learning_curves
+
+    tolerance = dict(tolerances)
+    frame = diagnose_learning_curves(list(experiments), list(run_ids), baseline_error,
+                                     tolerance.get("error_rate"), tracking_uri)
+    for row in frame.itertuples():
+        click.echo(f"Learning curve {row.run_id}: {row.verdict} ({row.reason}); at "
+                   f"{row.n_train} rows train {row.train:.4f}, dev {row.dev:.4f}, "
+                   f"{row.last_slope:+.4f} per doubling; dev at 2x {row.dev_at_2x:.4f}, "
+                   f"at 10x {row.dev_at_10x:.4f}")
 
 
 def _check_writable(path: Path, param_hint: str) -> None:

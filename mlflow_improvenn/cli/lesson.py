@@ -26,6 +26,8 @@ def lesson(name: str, smoke: bool, experiment: str | None, quiet: bool) -> None:
 
     with training_session(f"Lesson {name}"):
         result = run_lesson(name, smoke, experiment, on_run=announce)
-    columns = ["variation", "diagnosis", "train_error", "dev_error", "test_error", "stopped_epoch"]
+    wanted = ["variation", "diagnosis", "verdict", "n_train", "train_error", "dev_error",
+              "test_error", "stopped_epoch", "dev_at_2x"]
+    columns = [c for c in wanted if c in result.table]
     click.echo(result.table[columns].to_string(index=False, float_format="{:.4f}".format))
     click.echo(f"Parent run {result.parent_run_id}: see lesson/ in its artifacts.")

@@ -6,14 +6,11 @@ from typing import Any
 
 import click
 
-from mlflow_improvenn.cli.diagnose import BaselineType
+from mlflow_improvenn.cli.diagnose import judging_options
 from mlflow_improvenn.cli.session import training_session
-from mlflow_improvenn.cli.train import (
-    boolean_option,
-    build_config,
-    quiet_option,
-    training_options,
-)
+from mlflow_improvenn.cli.train import build_config, quiet_option, training_options
+
+_DATA_FIRST = {"true": True, "false": False, "auto": "auto"}
 
 
 @click.command()
@@ -24,17 +21,15 @@ from mlflow_improvenn.cli.train import (
 @click.option("--target-dev-error", type=click.FloatRange(0, 1), default=0.0,
               show_default=True,
               help="Stop once a run's dev error is at most this (0: stop at a good fit).")
-@click.option("--baseline-error", type=BaselineType(), default="auto", show_default=True,
-              help="Bayes (or human-level) error that bias is measured against; auto: the "
-              "run's logged bayes_error (generated data sets), else 0.")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
-              help="A gap of error rate above this (and beyond noise) is high (default 0.02).")
+@judging_options
 @click.option("--max-width", type=click.IntRange(min=1), default=512, show_default=True,
               help="Widest hidden layer (or --width-param) the recipe may grow.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=4, show_default=True,
               help="Most hidden layers (or --depth-param) the recipe may grow.")
-@boolean_option("data_first", False,
-                "On high variance, use more of the data set's rows before regularizing.")
+@click.option("--data-first", type=click.Choice(["true", "false", "auto"], case_sensitive=False),
+              default="false", show_default=True, is_flag=False, flag_value="true",
+              help="On high variance, use more of the data set's rows before regularizing; "
+              "auto: run a learning curve first and do so where it says more data will help.")
 @click.option("--width-param", default=None, metavar="KEY",
               help="A custom model's factory argument the recipe doubles to widen it.")
 @click.option("--depth-param", default=None, metavar="KEY",
@@ -43,7 +38,7 @@ from mlflow_improvenn.cli.train import (
 def recipe(
     experiment: str | None, max_steps: int, target_dev_error: float,
     baseline_error: float | str, tolerance: float | None, max_width: int, max_depth: int,
-    data_first: bool, width_param: str | None, depth_param: str | None, quiet: bool,
+    data_first: str, width_param: str | None, depth_param: str | None, quiet: bool,
     **values: Any,
 ) -> None:
     """Train, diagnose, fix the bigger problem, repeat: each step a child run in MLflow.
@@ -59,7 +54,8 @@ def recipe(
     settings = RecipeSettings(
         max_steps=max_steps, target_dev_error=target_dev_error or None,
         baseline_error=baseline_error, tolerance=tolerance,
-        policy=RecipePolicy(max_width=max_width, max_depth=max_depth, data_first=data_first,
+        policy=RecipePolicy(max_width=max_width, max_depth=max_depth,
+                            data_first=_DATA_FIRST[data_first.lower()],
                             width_param=width_param or None, depth_param=depth_param or None),
     )
     from mlflow_improvenn.runs.training_run import check_config

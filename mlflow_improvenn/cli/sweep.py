@@ -47,6 +47,11 @@ def sweep(n_trials: int, workers: int, sampler: str, pruner: str, space: str, ti
     base = build_config(values)
     try:
         searched = load_space(Path(space)) if space else tiered_space(tier, base.optimizer)
+        if not space and base.lr == "auto":  # the range test fixes lr in every trial
+            searched = {name: d for name, d in searched.items() if name != "lr"}
+            if not searched:
+                raise click.BadParameter("tier 1 searches lr alone, which --lr auto fixes: "
+                                         "use --tier 2 or 3, or a --space", param_hint="'--tier'")
         if sampler == "grid":
             grid_of(searched)
     except SpaceError as error:

@@ -80,7 +80,7 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
         if types[name] is bool:
             command = boolean_option(name, getattr(defaults, name), _help(spec))(command)
             continue
-        plain_type = _CLICK_TYPES.get(types[name], click.STRING)
+        plain_type = click.STRING if spec.auto else _CLICK_TYPES.get(types[name], click.STRING)
         click_type = click.Choice(spec.choices) if spec.choices else plain_type
         command = click.option(
             flag(name),
@@ -135,6 +135,8 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
         except RunFailed as error:
             raise click.ClickException(str(error)) from error
     _report(outcome)
+    if config.lr == "auto":
+        _report_found_lr(outcome.run_id)
     if outcome.status == "KILLED":
         sys.exit(130)
     if outcome.status != "FINISHED":
@@ -162,3 +164,15 @@ def _report(outcome: Any) -> None:
         click.echo(f"See it at: {uri}/#/experiments/{outcome.experiment_id}/runs/{outcome.run_id}")
     else:
         click.echo(f"See it with: mlflow ui --backend-store-uri {uri}")
+
+
+def _report_found_lr(run_id: str) -> None:
+    """Which rate ``--lr auto`` trained with, and the range test's run that chose it."""
+    import mlflow
+
+    from mlflow_improvenn.runs.lr_find import TAG_LR_FIND_RUN
+
+    run = mlflow.MlflowClient().get_run(run_id)
+    params = run.data.params
+    lr = params.get("lr_resolved", params.get("lr"))
+    click.echo(f"  lr {lr} from the range test, run {run.data.tags.get(TAG_LR_FIND_RUN)}")

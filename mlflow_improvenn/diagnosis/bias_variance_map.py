@@ -35,6 +35,9 @@ _AXIS_LABELS = {
                  "variance = dev loss / train loss - 1"),
 }
 _MAX_LABELS = 30
+#: A point's fill: its verdict, in a darker shade of that verdict's region.
+_POINT_COLORS = {"good_fit": "#2e8b57", "high_bias": "#d2691e", "high_variance": "#2f5fbf",
+                 "high_bias_and_variance": "#c0392b", "inconclusive": "white"}
 
 
 def draw_map(frame: pd.DataFrame, path: Path, title: str = "Bias-variance map") -> Path:
@@ -50,9 +53,10 @@ def map_figure(frame: pd.DataFrame, title: str = "Bias-variance map") -> Figure:
 
     One panel per scale (error rates, unexplained variance, losses are never on one pair of
     axes), each shaded by its own tolerance (the frame's ``tolerance`` column). A run's
-    interval bounds, where known, are drawn as error bars; an ``inconclusive`` run is a
-    hollow point. Runs without both gaps (insufficient data, or a loss without a baseline)
-    cannot be placed; the title counts them.
+    interval bounds, where known, are drawn as error bars; a point has its verdict's colour
+    (the regions follow the tolerance alone), an ``inconclusive`` run is hollow. Runs
+    without both gaps (insufficient data, or a loss without a baseline) cannot be placed;
+    the title counts them.
     """
     from mlflow_improvenn.tracking.figures import PAD, new_figure, wrapped
 
@@ -122,18 +126,19 @@ def _draw_panel(axis: Axes, rows: pd.DataFrame, scale: Scale, tolerance: float,
 
 
 def _points(axis: Axes, rows: pd.DataFrame) -> None:
-    """Decided runs filled, inconclusive ones hollow, each with its interval as error bars."""
-    inconclusive = (rows["diagnosis"] == "inconclusive") if "diagnosis" in rows else (
-        pd.Series(False, index=rows.index))
-    for hollow, label in ((False, "run"), (True, "inconclusive run")):
-        part = rows[inconclusive == hollow]
-        if not len(part):
-            continue
+    """Each run in the colour of its own verdict, inconclusive ones hollow, with intervals as
+    error bars. The regions follow the tolerance alone, the verdict also the noise: a run
+    whose variance is beyond the tolerance but within the noise sits in a variance region in
+    its bias colour, its error bar crossing the line."""
+    verdicts = rows["diagnosis"] if "diagnosis" in rows else pd.Series("", index=rows.index)
+    for verdict in dict.fromkeys(verdicts):
+        part = rows[verdicts == verdict]
         axis.errorbar(
             part["avoidable_bias"], part["variance"],
             xerr=_bars(part, "avoidable_bias"), yerr=_bars(part, "variance"),
-            fmt="o", markersize=5, color="black", mfc="white" if hollow else "black",
-            ecolor="#555555", elinewidth=0.8, capsize=2, zorder=2, label=label,
+            fmt="o", markersize=6, color="black", mfc=_POINT_COLORS.get(verdict, "black"),
+            ecolor="#555555", elinewidth=0.8, capsize=2, zorder=2,
+            label=f"run: {verdict}" if verdict else "run",
         )
 
 
@@ -151,8 +156,7 @@ def _bars(rows: pd.DataFrame, column: str) -> np.ndarray | None:
 def _legend_handles(axis: Axes) -> list:
     handles, labels = axis.get_legend_handles_labels()
     return [handle for handle, _ in sorted(zip(handles, labels, strict=True),
-                                           key=lambda pair: pair[1] in ("run",
-                                                                        "inconclusive run"))]
+                                           key=lambda pair: pair[1].startswith("run"))]
 
 
 def _limits(placed: pd.DataFrame, tolerance: float) -> tuple[tuple[float, float], ...]:

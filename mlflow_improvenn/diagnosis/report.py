@@ -13,9 +13,10 @@ Speed comes from reading what arrives with the one search: our trainer's end-of-
   read this way only when their verdict is high bias or high variance;
 * never for a run that ends ``insufficient_data``.
 
-Parent runs (of sweeps, recipes, lessons, or any run other runs name as their parent) and
-runs that hold no metric (``mlflow run`` ended them FAILED for a refused option) are not
-training runs and are left out.
+Parent runs (of sweeps, recipes, lessons, or any run other runs name as their parent),
+learning-rate range tests (``improvenn.role = lr_find``) and runs that hold no metric
+(``mlflow run`` ended them FAILED for a refused option) are not training runs and are left
+out.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from mlflow_improvenn.tracking.queries import (
     search_runs,
     write_tags,
 )
-from mlflow_improvenn.tracking.tracker import TAG_ERROR, TAG_ROLE
+from mlflow_improvenn.tracking.tracker import ROLE_LR_FIND, TAG_ERROR, TAG_ROLE
 
 TAG_DIAGNOSIS = "improvenn.diagnosis"
 TAG_RECOMMENDATION = "improvenn.recommendation"
@@ -222,7 +223,7 @@ def training_runs(runs: list[RunRecord]) -> list[RunRecord]:
     parents = {run.parent_run_id for run in runs}
     return [
         run for run in runs
-        if run.run_id not in parents and run.tags.get(TAG_ROLE) != "parent"
+        if run.run_id not in parents and run.tags.get(TAG_ROLE) not in ("parent", ROLE_LR_FIND)
         and not (run.tags.get(TAG_ERROR) and not run.metrics)
     ]
 

@@ -44,6 +44,9 @@ class Lesson:
     variations: tuple[Variation, ...]
     dev_loss_target: float | None = None
     story: Story = Story()
+    #: Set for a learning-curve lesson: each variation is a learning curve over these shares
+    #: of its train rows (a parent with a child per share), not one run.
+    fractions: tuple[float, ...] | None = None
 
     def configs(self, smoke: bool = False) -> dict[str, TrainConfig]:
         """Each variation's validated config, by name."""
@@ -152,6 +155,17 @@ LESSONS: dict[str, Lesson] = {lesson.name: lesson for lesson in (
         story=Story({"no early stopping, last weights": ("high_variance",),
                      "all epochs, best weights": _NOT_TOLD_TO_GROW},
                     ("no early stopping, last weights", "all epochs, best weights")),
+    ),
+    Lesson(
+        "learning_curve",
+        "Will more data help? The dev error against the training rows, for a network that "
+        "over-fits its data and for one too simple for its data.",
+        {"dev_fraction": 0.3, "max_epochs": 60, **_TO_THE_END},
+        (Variation("64 units on digits (high variance)",
+                   {"dataset": "digits", "hidden_units": (64,)}),
+         Variation("linear on spiral (high bias)",
+                   {"dataset": "spiral", "n_samples": 1000, "hidden_units": ()})),
+        fractions=(0.15, 0.25, 0.4, 0.7, 1.0),  # smoke mode: 11 of 75 rows for 10 digits
     ),
 )}
 

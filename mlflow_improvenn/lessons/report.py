@@ -11,8 +11,10 @@ from mlflow_improvenn.lessons.runner import LessonResult
 
 #: Result column to Markdown header; ``epochs_to_target`` only where a lesson has a target.
 _HEADERS = {
-    "variation": "run", "diagnosis": "regime diagnosed", "train_error": "train error",
-    "dev_error": "dev error", "avoidable_bias_interval": "avoidable bias (95% CI)",
+    "variation": "run", "diagnosis": "regime diagnosed", "verdict": "learning curve says",
+    "n_train": "train rows", "train_error": "train error", "dev_error": "dev error",
+    "last_slope": "dev change per doubling of rows", "dev_at_2x": "dev at 2x rows (power law)",
+    "dev_at_10x": "dev at 10x rows", "avoidable_bias_interval": "avoidable bias (95% CI)",
     "variance_interval": "variance (95% CI)", "test_error": "test error", "dev_loss": "dev loss",
     "test_loss": "test loss", "best_epoch": "best epoch", "stopped_epoch": "epochs trained",
     "epochs_to_target": "epochs to dev loss target",

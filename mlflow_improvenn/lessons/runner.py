@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from mlflow_improvenn.lessons.catalog import TAG_LESSON, TAG_VARIATION, Lesson, get_lesson
+from mlflow_improvenn.lessons.curves import run_curve_lesson
 from mlflow_improvenn.runs.parents import log_comparison, log_table, parent_run, train_child
 
 RESULT_COLUMNS = [
@@ -47,6 +48,8 @@ def run_lesson(
     lesson = get_lesson(name)
     configs = lesson.configs(smoke)
     tags = {TAG_LESSON: name}
+    if lesson.fractions is not None:
+        return run_curve_lesson(lesson, configs, experiment, on_run)
     with parent_run(f"lesson-{name}", experiment, tags) as parent_id:
         outcomes, seconds = {}, {}
         for label, config in configs.items():

@@ -46,11 +46,17 @@ class RecipePolicy:
     patience: int = 20
     l2_steps: int = _L2_STEPS
     max_generated_samples: int = 8000
-    data_first: bool = False
+    #: On high variance, more data before regularizing: True, False, or ``auto`` (the loop
+    #: runs a learning curve and follows its verdict; unresolved here, it counts as False).
+    data_first: bool | str = False
     #: A custom network grows only through the factory arguments named here (e.g.
     #: ``channels`` doubled, ``blocks`` plus one), capped by ``max_width`` and ``max_depth``.
     width_param: str | None = None
     depth_param: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.data_first not in (True, False, "auto"):
+            raise ValueError(f"data_first is true, false or auto, got {self.data_first!r}")
 
     def check_growth(self, config: TrainConfig) -> None:
         """Refuse width/depth params for a built-in network, or ones whose start value the
@@ -285,6 +291,6 @@ def _variance_changes(config: TrainConfig, facts: RunFacts, policy: RecipePolicy
     early = _early_stopping(config, facts, policy)
     more_data = _more_data(config, facts, policy)
     regularize = _regularize(config, policy)
-    if policy.data_first:
+    if policy.data_first is True:
         return [early, more_data, *regularize]
     return [early, *regularize, more_data]

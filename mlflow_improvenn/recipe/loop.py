@@ -11,6 +11,7 @@ step starts again from the best run and tries the recipe's next idea for the sam
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +20,13 @@ import mlflow
 import pandas as pd
 
 from mlflow_improvenn.diagnosis.gaps import diagnose_errors
+from mlflow_improvenn.diagnosis.learning_curve import DataVerdict
 from mlflow_improvenn.diagnosis.report import Settings, diagnose_runs
-from mlflow_improvenn.diagnosis.verdicts import Diagnosis
+from mlflow_improvenn.diagnosis.verdicts import Diagnosis, Verdict
 from mlflow_improvenn.recipe.decisions import Action, RecipePolicy, RunFacts, next_action
 from mlflow_improvenn.runs.parents import log_comparison, log_table, parent_run, train_child
 from mlflow_improvenn.runs.training_run import RunFailed, TrainOutcome, check_config, run_name
+from mlflow_improvenn.search.learning_curve import run_learning_curve
 from mlflow_improvenn.tracking.queries import client_for, get_runs
 from mlflow_improvenn.training import data
 from mlflow_improvenn.training.options import TrainConfig
@@ -33,6 +36,8 @@ TAG_ACTION = "improvenn.recipe_action"
 TAG_KEPT = "improvenn.recipe_kept"
 TAG_STOP = "improvenn.recipe_stop_reason"
 TAG_BEST_RUN = "improvenn.recipe_best_run_id"
+#: On the recipe's parent: the last learning curve ``data_first=auto`` ran (a child parent).
+TAG_CURVE = "improvenn.recipe_learning_curve_run_id"
 START = "start"
 
 
@@ -131,6 +136,7 @@ def _loop(
 ) -> tuple[list[RecipeStep], str]:
     steps: list[RecipeStep] = []
     config, action_text, tried = start, START, set()
+    curves: dict[str, bool] = {}
     for step in range(settings.max_steps):
         current = _train_step(step, config, action_text, settings)
         steps.append(current)
@@ -143,12 +149,32 @@ def _loop(
         if _target_met(best, settings):
             return steps, "target_met"
         facts = _facts(best, rows)
-        action = next_action(best.config, facts, settings.policy, tried)
+        policy = data_first_policy(best, settings, curves)
+        action = next_action(best.config, facts, policy, tried)
         if action is None:
             return steps, _why_no_action(best)
         tried.add(action.key)
         config, action_text = action.apply(best.config), action.describe(best.config)
     return steps, "max_steps"
+
+
+def data_first_policy(best: RecipeStep, settings: RecipeSettings,
+                      curves: dict[str, bool]) -> RecipePolicy:
+    """The policy for the next change. With ``data_first`` auto and high variance, a learning
+    curve of the best run's options (nested under the recipe's parent, once per run) decides
+    whether more data comes before regularization: it does when the curve says
+    ``more_data_will_help``."""
+    policy = settings.policy
+    variance = (Verdict.HIGH_VARIANCE, Verdict.HIGH_BIAS_AND_VARIANCE)
+    if policy.data_first != "auto" or best.diagnosis.verdict not in variance:
+        return policy
+    if best.run_id not in curves:
+        result = run_learning_curve(best.config.replace(run_name=""),
+                                    baseline_error=settings.baseline_error,
+                                    tolerance=settings.tolerance)
+        curves[best.run_id] = result.verdict.verdict is DataVerdict.WILL_HELP
+        mlflow.set_tag(TAG_CURVE, result.parent_run_id)
+    return dataclasses.replace(policy, data_first=curves[best.run_id])
 
 
 def _train_step(

@@ -34,6 +34,7 @@ from mlflow_improvenn.runs.model_params import custom_model_params, custom_name_
 from mlflow_improvenn.training.option_rules import CUSTOM, is_custom
 from mlflow_improvenn.training.user_code import code_paths_of
 from mlflow_improvenn.training.options import (
+    AUTO,
     ConfigError,
     TrainConfig,
     format_value,
@@ -87,7 +88,9 @@ def train(
     ``on_epoch`` sees each epoch's record and may raise
     :class:`~mlflow_improvenn.training.early_stopping.StopTraining` (a sweep's pruner does). The run
     is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
-    With ``config.resume_from`` the run continues another from its checkpoint.
+    With ``config.resume_from`` the run continues another from its checkpoint. With
+    ``lr="auto"`` the range test runs first, as a run of its own linked to this one both ways
+    (:mod:`mlflow_improvenn.runs.lr_find`).
     """
     if config.model == CUSTOM:
         raise ConfigError("model", "custom is the model given to fit(); here give mlp, cnn, "
@@ -97,6 +100,13 @@ def train(
         from mlflow_improvenn.runs.fitting import train_streamed
 
         return train_streamed(config, datasets, experiment, on_epoch, parent_run_id, tags)
+    if config.lr == AUTO:
+        from mlflow_improvenn.runs.lr_find import found_lr, link_trained_run
+
+        config, link = found_lr(config, experiment, parent_run_id)
+        outcome = train(config, experiment, on_epoch, parent_run_id, {**(tags or {}), **link})
+        link_trained_run(link, outcome.run_id)
+        return outcome
     config, resume_point, resumed_experiment = _resume_point(config)
     splits_np, device = _checked_inputs(config)
     torch.manual_seed(config.seed)
@@ -203,7 +213,8 @@ def run_name(config: TrainConfig, label: str | None = None) -> str:
         parts.append("do=" + ",".join(f"{d:g}" for d in config.dropout))
     if config.input_dropout:
         parts.append(f"indo={config.input_dropout:g}")
-    parts.append(f"{config.optimizer}-lr={config.lr:g}")
+    lr = config.lr if config.lr == AUTO else f"{config.lr:g}"
+    parts.append(f"{config.optimizer}-lr={lr}")
     if config.scheduler != "none":
         parts.append(config.scheduler)
     return config.run_name or "-".join(parts)
@@ -398,3 +409,16 @@ def _evaluate_best(trainer: Trainer, best_epoch: int) -> dict[str, float]:
         elif trainer.objective.loss_function is None and len(data) > 1:  # the MSE
             summary[f"{prefix}_r2"] = 1.0 - loss / data.target_variance()
     return summary
+
+
+def checked_inputs(config: TrainConfig) -> tuple[data.DataSplits, torch.device]:
+    """The data and the device as :func:`train` checks them, for the runs that train without
+    an epoch loop (the range test). Raises :class:`ConfigError`."""
+    return _checked_inputs(config)
+
+
+def resolved_params(
+    config: TrainConfig, splits: data.DataSplits, device: torch.device, model: torch.nn.Module
+) -> dict[str, str]:
+    """The params a training run logs: options as resolved, split sizes, the Bayes error."""
+    return _resolved_params(config, splits, device, model)

@@ -2,7 +2,9 @@
 
 Search spaces (``space``: the YAML format and the tutorial's tiers), the study and its trials
 (``sweep``: :func:`run_sweep`), worker processes on one machine (``workers``) and the report a
-finished sweep leaves on its parent (``report``). Uses runs and everything below.
+finished sweep leaves on its parent (``report``); the data-size learning curve, whose
+children those workers train (``learning_curve``: :func:`run_learning_curve`). Uses runs and
+everything below.
 """
 
 from mlflow_improvenn._lazy import lazy_exports
@@ -14,4 +16,5 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "load_space": "space",
     "tiered_space": "space",
     "SpaceError": "space",
+    "run_learning_curve": "learning_curve",
 })

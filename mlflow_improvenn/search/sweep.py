@@ -34,7 +34,7 @@ from mlflow_improvenn.tracking.store import redact_uri
 from mlflow_improvenn.tracking.tracker import TAG_ERROR, log_params
 from mlflow_improvenn.training.early_stopping import StopReason, StopTraining
 from mlflow_improvenn.training.history import EpochRecord
-from mlflow_improvenn.training.options import TrainConfig
+from mlflow_improvenn.training.options import AUTO, ConfigError, TrainConfig
 
 TAG_STUDY = "improvenn.study"
 TAG_TRIAL = "improvenn.trial"
@@ -75,11 +75,17 @@ class SweepResult:
 def run_sweep(
     base: TrainConfig, space: Space, settings: SweepSettings, experiment: str | None = None
 ) -> SweepResult:
-    """Search ``space`` around ``base`` as one parent run with a child run per trial."""
+    """Search ``space`` around ``base`` as one parent run with a child run per trial.
+
+    With ``base.lr`` auto, each trial runs its own range test first (a sibling run, linked
+    by tags), so ``space`` may not search ``lr``: that is a ConfigError."""
     if settings.sampler == "grid":
         grid_of(space)  # refuse a space the grid cannot take before any run exists
     check_fits(space, base)
     check_config(base, many_runs=True)  # and data (and a model) that no trial could use
+    if base.lr == AUTO and "lr" in space:
+        raise ConfigError("lr", "auto runs a range test for every trial, which fixes lr: "
+                          "search a space without lr, or give --lr a value")
     study_name = settings.study_name or f"sweep-{uuid.uuid4().hex[:8]}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with (

@@ -36,6 +36,8 @@ TAG_STOP_REASON = "improvenn.stop_reason"
 TAG_ERROR = "improvenn.error"
 #: ``parent`` on a run that groups children (a sweep's, the recipe's, a lesson's).
 TAG_ROLE = "improvenn.role"
+#: The role of a learning-rate range test's run: it trains, but is no training run to diagnose.
+ROLE_LR_FIND = "lr_find"
 #: An id of one start of a run: a twin holding it was made by a retried request.
 TAG_LAUNCH = "improvenn.launch_id"
 _RETRYING_SCHEMES = ("http://", "https://")  # local stores do not retry

@@ -276,6 +276,7 @@ def _split(
         train, dev, test = order[:n_train], order[n_train:n_train + n_dev], order[n_train + n_dev:]
     else:
         train, dev, test = _stratified_split(y, class_names, n_dev, n_test, config.seed)
+    train = _share(train, config.train_fraction, max(2, n_classes))
     mean = x[train].mean(axis=0)
     std = x[train].std(axis=0)
     std[std == 0] = 1.0
@@ -324,6 +325,18 @@ def _stratified_split(
                         "few to be in the train split as well as dev and test; lower "
                         "dev_fraction and test_fraction, or add rows")
     return train, dev, test
+
+
+def _share(train: np.ndarray, fraction: float, least: int) -> np.ndarray:
+    """The first ``fraction`` of the train rows (already in seeded random order, so shares
+    are nested), refused when fewer than ``least`` rows are left."""
+    kept = train[:int(round(len(train) * fraction))]
+    if len(kept) < least:
+        raise DataError(
+            "train_fraction", f"{fraction:g} of {len(train)} train rows leaves {len(kept)}; "
+            f"training needs at least {least}",
+        )
+    return kept
 
 
 def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -164,6 +164,13 @@ class Trainer:
 
     def resume(self, checkpoint: dict[str, Any]) -> None:
         """Continue from a :meth:`checkpoint` (a ``last.pt`` carries the best one inside)."""
+        self.restore(checkpoint)
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.resumed_best = checkpoint.get("best", checkpoint)
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Put back everything a :meth:`checkpoint` holds: weights, optimizer, schedule, early
+        stopping, gradient scaler and random states."""
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.schedule.load_state_dict(checkpoint["schedule"])
@@ -173,8 +180,6 @@ class Trainer:
         self.generator.set_state(checkpoint["rng"]["batches"])
         if "cuda" in checkpoint["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], self.device)
-        self.start_epoch = checkpoint["epoch"] + 1
-        self.resumed_best = checkpoint.get("best", checkpoint)
 
     def fit(
         self,
@@ -262,18 +267,26 @@ class Trainer:
         wrong = torch.zeros((), device=self.device)
         count = 0
         for x, y in train.train_batches(self.generator, self.config.batch_size):
-            with self._precision():
-                output = forward(self.model, x)
-                loss = self.objective.loss(output.float(), y)
-            self._step(loss + self._penalty() if self.penalized else loss)
-            total_loss += loss.detach() * len(y)
-            errors = self.objective.errors(output.detach(), y)
+            loss, output = self.train_batch(x, y)
+            total_loss += loss * len(y)
+            errors = self.objective.errors(output, y)
             if errors is not None:
                 wrong += errors
             count += len(y)
         count = max(count, 1)
         error = wrong.item() / count if self.objective.task != "regression" else None
         return total_loss.item() / count, error
+
+    def train_batch(self, x: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch (inputs ``x`` as the model takes them, targets
+        ``y``); returns the batch's data loss (a 0-d tensor, without an L2 penalty) and the
+        network's output, both detached. The learning-rate range test steps through here
+        too, so it trains as training does."""
+        with self._precision():
+            output = forward(self.model, x)
+            loss = self.objective.loss(output.float(), y)
+        self._step(loss + self._penalty() if self.penalized else loss)
+        return loss.detach(), output.detach()
 
     def _precision(self) -> contextlib.AbstractContextManager:
         if self.use_amp:

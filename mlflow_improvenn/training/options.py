@@ -35,6 +35,8 @@ class OptionSpec:
     low_open: bool = False
     high_open: bool = False
     group: str = "training"
+    #: Also takes the word ``auto``: the value is found before training (``lr``: the range test).
+    auto: bool = False
 
     def range_text(self) -> str:
         """The allowed range in interval notation, e.g. ``[0, 1)``."""
@@ -63,6 +65,8 @@ def option(default: Any, help: str, **spec: Any) -> Any:
 
 SCHEDULERS = ("none", "plateau", "step", "exponential", "cosine", "onecycle")
 MONITORS = ("dev_loss", "dev_error", "train_loss", "train_error")
+#: The word an option with ``auto`` in its spec takes instead of a value (``--lr auto``).
+AUTO = "auto"
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 #: The longest param value MLflow stores whole (``MAX_PARAM_VAL_LENGTH`` in MLflow's
 #: ``utils/validation.py``); a longer one is truncated, so a run would log another network.
@@ -114,6 +118,11 @@ class TrainConfig:
         0.2, "Share of rows held out as the test split.", low=0.0, high=1.0,
         low_open=True, high_open=True, group="data",
     )
+    train_fraction: float = option(1.0, "Share of the train split to train on: the first rows "
+                                   "of a seeded permutation of it, so a smaller share lies "
+                                   "inside a larger one (a learning curve's points); dev and "
+                                   "test splits stay as they are.", low=0.0, high=1.0,
+                                   low_open=True, group="data")
     # model
     model: str = option(
         "mlp", "mlp, cnn (a small convolutional net, digits only), or your own network's "
@@ -155,7 +164,9 @@ class TrainConfig:
     optimizer: str = option(
         "adam", "Optimizer.", choices=("sgd", "adam", "adamw"), group="optimizer"
     )
-    lr: float = option(0.01, "Learning rate.", low=0.0, low_open=True, group="optimizer")
+    lr: float = option(0.01, "Learning rate, or auto: run the learning-rate range test first "
+                       "(its own run, linked by the improvenn.lr_find_run_id tag) and train with "
+                       "its suggestion.", low=0.0, low_open=True, group="optimizer", auto=True)
     momentum: float = option(
         0.9, "SGD momentum.", low=0.0, high=1.0, high_open=True, group="optimizer"
     )
@@ -290,6 +301,8 @@ def format_value(value: Any) -> str:
 def parse_value(name: str, text: str) -> Any:
     """Parse the string form of option ``name`` (as the MLproject passes it)."""
     kind = option_types()[name]
+    if option_specs()[name].auto and text.strip().lower() == AUTO:
+        return AUTO
     try:
         if kind is bool:
             return parse_bool(text)
@@ -358,6 +371,8 @@ def check_option(name: str, value: Any) -> None:
                           f"{MAX_PARAM_LENGTH:,} characters of a param")
     values = value if isinstance(value, tuple) else (value,)
     for item in values:
+        if spec.auto and item == AUTO:
+            continue
         if spec.choices is not None and item not in spec.choices:
             allowed = ", ".join(spec.choices)
             raise ConfigError(name, f"{item!r} is not one of: {allowed}")

@@ -138,7 +138,7 @@ def test_two_trainings_started_together_in_a_fresh_folder_share_one_new_store(tm
     command = [sys.executable, "-m", "mlflow_improvenn", "train", *FAST, "--quiet"]
     both = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [process.communicate(timeout=120)[0] for process in both]
+    outputs = [process.communicate(timeout=300)[0] for process in both]
     assert [process.returncode for process in both] == [0, 0], outputs
     store = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert len(store.search_runs(["0"])) == 2

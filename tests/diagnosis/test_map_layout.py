@@ -73,3 +73,22 @@ def test_scales_never_share_axes() -> None:
     bars = [c for c in error_rate.collections if c.__class__.__name__ == "LineCollection"]
     assert bars, "intervals are drawn as error bars"
     assert layout_problems(figure, "Several tools") == []
+
+
+def test_a_point_has_its_verdicts_colour_whatever_region_it_sits_in() -> None:
+    """The regions follow the tolerance alone: a high-bias run whose 4-point variance is
+    within the noise sits in the bias-and-variance region, and must not look decided there."""
+    from matplotlib.colors import to_hex
+
+    frame = pd.DataFrame({
+        "run_id": ["a" * 32, "b" * 32], "run_name": ["tiny", "big"],
+        "diagnosis": ["high_bias", "high_bias_and_variance"],
+        "avoidable_bias": [0.10, 0.10], "variance": [0.04, 0.04],
+        "variance_low": [-0.01, 0.03], "variance_high": [0.09, 0.05],
+    })
+    axis = map_figure(frame).axes[0]
+    fills = {to_hex(line.get_markerfacecolor()) for line in axis.lines
+             if line.get_marker() == "o"}
+    _, labels = axis.get_legend_handles_labels()
+    assert "run: high_bias" in labels and "run: high_bias_and_variance" in labels
+    assert len(fills) == 2, fills

@@ -55,7 +55,10 @@ def _parent_and_children(parent_id: str) -> tuple[mlflow.entities.Run, pd.DataFr
     return mlflow.MlflowClient().get_run(parent_id), children
 
 
-@pytest.mark.parametrize("name", list(LESSONS))
+TRAINING_LESSONS = [name for name, lesson in LESSONS.items() if lesson.fractions is None]
+
+
+@pytest.mark.parametrize("name", TRAINING_LESSONS)
 def test_lesson_runs_in_smoke_mode_with_its_comparison_on_the_parent(
     tracking_uri: str, name: str
 ) -> None:
@@ -77,6 +80,27 @@ def test_lesson_runs_in_smoke_mode_with_its_comparison_on_the_parent(
     parsed = parse_tables(markdown)[name]  # what the published tables are checked on
     assert list(parsed["variation"]) == list(table["variation"])
     assert all(isinstance(p, str) for p in lesson.story.problems(parsed))
+
+
+def test_learning_curve_lesson_runs_in_smoke_mode_a_curve_per_set_up(tracking_uri) -> None:
+    lesson = LESSONS["learning_curve"]
+    result = run_lesson("learning_curve", smoke=True, experiment="lessons")
+    parent, curves = _parent_and_children(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags[TAG_LESSON] == "learning_curve"
+    assert sorted(curves["tags.improvenn.variation"]) == sorted(v.name for v in
+                                                                lesson.variations)
+    assert (curves["tags.improvenn.learning_curve"] == "true").all()
+    for curve in curves["run_id"]:
+        _, shares = _parent_and_children(curve)
+        assert len(shares) == len(lesson.fractions) and (shares["status"] == "FINISHED").all()
+    assert set(result.table["run_id"]) == set(curves["run_id"])
+    assert result.table["verdict"].notna().all()
+    client = mlflow.MlflowClient()
+    assert [a.path for a in client.list_artifacts(result.parent_run_id, "lesson")] == [
+        "lesson/results.csv"]
+    markdown = lessons_markdown([result], "## Results")
+    assert "learning curve says" in markdown
+    assert markdown.count("\n| ") == len(lesson.variations) + 2
 
 
 def test_project_runs_through_mlflow_run_in_smoke_mode(tracking_uri: str) -> None:
@@ -103,7 +127,7 @@ def test_unknown_lesson_is_a_usage_error() -> None:
 PUBLISHED = parse_tables((ROOT / "docs" / "lessons.md").read_text())
 
 
-@pytest.mark.parametrize("name", list(LESSONS))
+@pytest.mark.parametrize("name", TRAINING_LESSONS)
 def test_published_table_is_the_catalogs_lesson_and_tells_its_story(name: str) -> None:
     """docs/lessons.md is regenerated whenever a lesson changes (same set-up, same runs), and
     its verdicts tell the story the catalog states."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import mlflow
+import pandas as pd
 import pytest
 
 from mlflow_improvenn.runs.training_run import train
@@ -52,7 +53,8 @@ def test_train_and_diagnose_through_the_server(mlflow_server: MlflowServer, monk
     assert {"model", "history.csv", "plots", "checkpoints"} <= {
         a.path for a in client.list_artifacts(outcome.run_id)}
     model = mlflow.pyfunc.load_model(f"runs:/{outcome.run_id}/model")
-    assert model.predict(outcome.history[["train_loss", "dev_loss"]].to_numpy("float32")).shape
+    rows = pd.DataFrame({"x1": [0.0, 1.0, -0.5], "x2": [0.5, -0.5, 0.2]})  # moons' columns
+    assert set(model.predict(rows)) <= {0, 1}  # a label per row, read through the server
     report = diagnose(experiment_names=["served"], tracking_uri=mlflow_server.uri)
     assert list(report["run_id"]) == [outcome.run_id]
     assert report.loc[0, "diagnosis"] != "insufficient_data"

@@ -84,7 +84,8 @@ def test_mlproject_main_declares_exactly_the_training_options() -> None:
     types = option_types()
     assert list(main["parameters"]) == list(option_specs())
     for name, declared in main["parameters"].items():
-        expected_type = {int: "int", float: "float"}.get(types[name], "string")
+        numeric = {int: "int", float: "float"}.get(types[name], "string")
+        expected_type = "string" if option_specs()[name].auto else numeric  # lr=auto
         assert declared["type"] == expected_type, name
         assert parse_value(name, str(declared["default"])) == getattr(defaults, name), name
         flag = "--" + name.replace("_", "-")

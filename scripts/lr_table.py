@@ -1,0 +1,124 @@
+"""Check the range test's suggestion against a grid, and write the README's table.
+
+    python scripts/lr_table.py            # a throw-away sqlite store in a temp dir
+    MLFLOW_TRACKING_URI=... python scripts/lr_table.py --keep-runs
+
+For each case: ``train --lr auto`` (the range test, then training with its suggestion), then
+``improvenn sweep``'s grid sampler over 7 learning rates around the suggestion (half a decade
+apart, the suggestion in the middle), every run with the same options and epochs. The
+suggestion passes when its best dev loss is within 10% of the grid's best. The table lands
+in docs/lr_table.md and, between its markers, in the README; docs/lr_find.png is the first
+case's range test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import torch
+from lesson_table import README, ROOT, between_markers
+
+from mlflow_improvenn.runs.lr_find import PLOT, TAG_LR_FIND_RUN
+from mlflow_improvenn.runs.training_run import train
+from mlflow_improvenn.search.report import RUN_ID_ATTR
+from mlflow_improvenn.search.space import parse_space
+from mlflow_improvenn.search.sweep import SweepSettings, run_sweep
+from mlflow_improvenn.training.options import TrainConfig
+
+OUTPUT = ROOT / "docs" / "lr_table.md"
+FIGURE = ROOT / "docs" / "lr_find.png"
+START_MARKER, END_MARKER = "<!-- lr-table:start -->", "<!-- lr-table:end -->"
+COMMON = {"log_model": False, "device": "cpu"}
+#: Label to options; every run of a case trains these epochs with early stopping on dev loss.
+CASES: dict[str, dict] = {
+    "moons, MLP 64x64, Adam": {"dataset": "moons", "max_epochs": 100},
+    "moons, MLP 64x64, SGD momentum 0.9": {"dataset": "moons", "optimizer": "sgd",
+                                           "max_epochs": 100},
+    "spiral, MLP 64x64, Adam": {"dataset": "spiral", "max_epochs": 100},
+    "digits, CNN, Adam": {"dataset": "digits", "model": "cnn", "max_epochs": 20, "patience": 5},
+    "diabetes (regression), MLP 64x64, Adam": {"dataset": "diabetes", "max_epochs": 100},
+}
+GRID_STEPS = range(-3, 4)  # the suggestion times 10^(k/2)
+WITHIN = 1.10
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep-runs", action="store_true",
+                        help="log to MLFLOW_TRACKING_URI instead of a temporary store")
+    parser.add_argument("--workers", type=int, default=2, help="processes for each grid")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # as the sweep's workers train: the same sums in every run
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as directory:
+        if not args.keep_runs:
+            mlflow.set_tracking_uri(f"sqlite:///{Path(directory) / 'mlflow.db'}")
+        rows = [check(index, label, options, args.workers)
+                for index, (label, options) in enumerate(CASES.items())]
+    minutes = (time.perf_counter() - started) / 60
+    markdown = _markdown(pd.DataFrame(rows), minutes)
+    OUTPUT.write_text(markdown)
+    README.write_text(between_markers(README.read_text(), markdown, START_MARKER, END_MARKER))
+    print(markdown)
+
+
+def check(index: int, label: str, options: dict, workers: int) -> dict:
+    """The suggestion's run and the grid's, for case ``index`` (the first keeps its figure)."""
+    print(f"{label} ...", flush=True)
+    config = TrainConfig(**(COMMON | options | {"lr": "auto"}))
+    experiment = f"lr-table-{index}"
+    outcome = train(config, experiment=experiment)
+    client = mlflow.MlflowClient()
+    run = client.get_run(outcome.run_id)
+    suggested = float(run.data.params["lr"])
+    finder = client.get_run(run.data.tags[TAG_LR_FIND_RUN])
+    if index == 0:
+        with tempfile.TemporaryDirectory() as folder:
+            shutil.copyfile(client.download_artifacts(finder.info.run_id, PLOT, folder), FIGURE)
+    grid = [suggested * 10 ** (k / 2) for k in GRID_STEPS]
+    space = parse_space({"lr": {"choice": [repr(lr) for lr in grid]}})
+    settings = SweepSettings(n_trials=len(grid), workers=workers, sampler="grid", pruner="none")
+    sweep = run_sweep(config.replace(lr=suggested), space, settings, experiment)
+    trials = sweep.trials.dropna(subset=["value"])
+    best = trials.loc[trials["value"].idxmin()]
+    best_lr = float(client.get_run(best[f"user_attrs_{RUN_ID_ATTR}"]).data.params["lr"])
+    ratio = outcome.summary["best_dev_loss"] / best["value"]
+    return {"case": label, "epochs": config.max_epochs, "suggested_lr": suggested,
+            "min_div10": finder.data.metrics.get("suggested_lr_min_div10"),
+            "steepest": finder.data.metrics.get("suggested_lr_steepest"),
+            "dev_loss": outcome.summary["best_dev_loss"], "grid_best_lr": best_lr,
+            "grid_best_dev_loss": best["value"], "ratio": ratio, "ok": ratio <= WITHIN}
+
+
+def _markdown(table: pd.DataFrame, minutes: float) -> str:
+    header = (
+        "Generated by `python scripts/lr_table.py` (torch "
+        f"{torch.__version__}, {platform.machine()}, {os.cpu_count()} CPU cores, one torch "
+        f"thread a process, {minutes:.1f} minutes). For each case `--lr auto` ran the range "
+        "test and trained with its suggestion; `improvenn sweep --sampler grid` trained the "
+        "same options at 7 learning rates half a decade apart around it (the suggestion in "
+        "the middle). Dev loss: the best epoch's, early stopping on it. Ratio: the "
+        "suggestion's dev loss over the grid's best; it passes at 1.10 or less."
+    )
+    lines = [header, "",
+             "| case | epochs | suggested lr (valley) | min/10, steepest | its dev loss "
+             "| grid's best lr | grid's best dev loss | ratio | within 10% |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.case} | {row.epochs} | {row.suggested_lr:.3g} | {row.min_div10:.3g}, "
+            f"{row.steepest:.3g} | {row.dev_loss:.4f} | {row.grid_best_lr:.3g} | "
+            f"{row.grid_best_dev_loss:.4f} | {row.ratio:.3f} | {'yes' if row.ok else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
