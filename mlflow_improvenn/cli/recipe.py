@@ -27,7 +27,7 @@ _DATA_FIRST = {"true": True, "false": False, "auto": "auto"}
 @click.option("--max-depth", type=click.IntRange(min=1), default=4, show_default=True,
               help="Most hidden layers the recipe may grow.")
 @click.option("--data-first", type=click.Choice(["true", "false", "auto"], case_sensitive=False),
-              default="false", show_default=True,
+              default="false", show_default=True, is_flag=False, flag_value="true",
               help="On high variance, use more of the data set's rows before regularizing; "
               "auto: run a learning curve first and do so where it says more data will help.")
 @quiet_option

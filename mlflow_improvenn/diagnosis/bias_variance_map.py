@@ -54,8 +54,9 @@ def map_figure(frame: pd.DataFrame, title: str = "Bias-variance map") -> Figure:
     One panel per scale (error rates, unexplained variance, losses are never on one pair of
     axes), each shaded by its own tolerance (the frame's ``tolerance`` column). A run's
     interval bounds, where known, are drawn as error bars; a point has its verdict's colour
-    (the regions follow the tolerance alone), an ``inconclusive`` run is hollow. Runs without both gaps (insufficient data, or a loss without a baseline)
-    cannot be placed; the title counts them.
+    (the regions follow the tolerance alone), an ``inconclusive`` run is hollow. Runs
+    without both gaps (insufficient data, or a loss without a baseline) cannot be placed;
+    the title counts them.
     """
     from mlflow_improvenn.tracking.figures import PAD, new_figure, wrapped
 

