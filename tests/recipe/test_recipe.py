@@ -97,6 +97,11 @@ def test_more_data_until_the_data_set_is_used_and_data_first() -> None:
 
     assert data_change(TrainConfig(dataset="digits", n_samples=1000)) == {"n_samples": 0}
     assert data_change(TrainConfig(dataset="digits", n_samples=0)) is None
+    # a run on a share of its train split gets more of it first
+    assert data_change(TrainConfig(dataset="digits", train_fraction=0.22)) == {
+        "train_fraction": 0.44}
+    assert data_change(TrainConfig(dataset="digits", train_fraction=0.6)) == {
+        "train_fraction": 1.0}
     generated = RunFacts(Verdict.HIGH_VARIANCE)  # no size: the generator can make more
     assert dict(next_action(TrainConfig(n_samples=0, weight_decay=1, dropout=(0.5,)),
                             generated).changes) == {"n_samples": 2000}
