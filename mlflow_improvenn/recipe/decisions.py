@@ -276,7 +276,10 @@ def _regularize(config: TrainConfig, policy: RecipePolicy) -> list[Change]:
 
 
 def _more_data(config: TrainConfig, facts: RunFacts, policy: RecipePolicy) -> Change:
-    """Double the rows used, while the data set (or the generator's cap) has more."""
+    """Double the rows used, while the data set (or the generator's cap) has more: first the
+    share of the train split a run leaves out (``train_fraction``), then the data set's."""
+    if config.train_fraction < 1:
+        return "more_data", {"train_fraction": min(1.0, round(2 * config.train_fraction, 4))}
     if facts.rows_available is None:  # generated: 0 means the default 1000
         used = config.n_samples or 1000
         more = min(2 * used, policy.max_generated_samples)

@@ -31,7 +31,9 @@ values = st.one_of(numbers, lists, words)
 @given(option=st.sampled_from(sorted(option_specs())), value=values)
 def test_any_value_trains_or_is_refused_naming_the_option(tracking_uri, option, value) -> None:
     args = {**BASE, option: value}
-    argv = ["train", "--quiet"] + [a for k, v in args.items() for a in (flag(k), v)]
+    # --option=VALUE: a boolean may stand bare, so click reads a following "-1" as the next
+    # option, as it does for any flag with an optional value
+    argv = ["train", "--quiet"] + [f"{flag(k)}={v}" for k, v in args.items()]
     runs_before = len(mlflow.search_runs(search_all_experiments=True))
     result = CliRunner().invoke(main, argv)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
