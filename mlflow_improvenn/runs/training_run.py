@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from mlflow_improvenn.diagnosis.curves import read_curves
+from mlflow_improvenn.runs.model_params import custom_model_params, custom_name_parts
 from mlflow_improvenn.tracking import artifacts
 from mlflow_improvenn.tracking.background import LatestFileUploader
 from mlflow_improvenn.tracking.tracker import TAG_STOP_REASON, RunTracker, download_checkpoint
@@ -30,15 +31,14 @@ from mlflow_improvenn.training.early_stopping import StopReason
 from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.loop import FitResult, Trainer, evaluate, to_device_splits
 from mlflow_improvenn.training.models import build_model, count_parameters
-from mlflow_improvenn.runs.model_params import custom_model_params, custom_name_parts
 from mlflow_improvenn.training.option_rules import CUSTOM, is_custom
-from mlflow_improvenn.training.user_code import code_paths_of
 from mlflow_improvenn.training.options import (
     AUTO,
     ConfigError,
     TrainConfig,
     format_value,
 )
+from mlflow_improvenn.training.user_code import code_paths_of
 
 TAG_RESUMED_FROM = "improvenn.resumed_from"
 _STATUS = {

@@ -19,8 +19,8 @@ from torch import nn
 from torch.nn import functional
 
 from mlflow_improvenn.training.data import DataSplits
-from mlflow_improvenn.training.feeds import Split, StreamSplit, forward
 from mlflow_improvenn.training.early_stopping import EarlyStopping, StopReason, StopTraining
+from mlflow_improvenn.training.feeds import Split, StreamSplit, forward
 from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.interrupts import interrupts_held
 from mlflow_improvenn.training.options import TrainConfig

@@ -31,7 +31,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from mlflow_improvenn.training.loop import Trainer
 from mlflow_improvenn.training.range_test import RangeTestSettings
