@@ -38,7 +38,7 @@ from mlflow_improvenn.training.early_stopping import EarlyStopping, StopReason
 from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.loop import _cloned
 from mlflow_improvenn.training.models import count_parameters
-from mlflow_improvenn.training.options import format_value
+from mlflow_improvenn.training.options import check_option, format_value
 from mlflow_improvenn.training.user_code import code_paths_of
 
 #: ``evaluate(model)`` -> {"train": (loss, error), "dev": ..., "test": ...}; error None for
@@ -74,6 +74,9 @@ class TrackedLoop:
         example: Any = None,
         code_paths: list[str] | None = None,
     ) -> None:
+        for name, value in (("monitor", monitor), ("mode", mode), ("patience", patience),
+                            ("min_delta", min_delta)):  # as the command line checks them
+            check_option(name, value)
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.monitor = monitor
         self.stopper = EarlyStopping(patience, min_delta, mode)
@@ -260,6 +263,10 @@ def track(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any = N
             called on the restored weights for the end metrics (``best_train_loss``, ...).
         log_model, example, code_paths: log the restored model, with ``example`` inputs for
             its signature, and the source it needs (see :func:`mlflow_improvenn.fit`).
+
+    Raises:
+        ConfigError (a ValueError) naming the setting, before any run exists, for a
+        ``monitor``, ``mode``, ``patience`` or ``min_delta`` the command line would refuse.
 
     Example::
 

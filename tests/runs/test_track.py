@@ -117,3 +117,18 @@ def test_an_exception_in_the_loop_fails_the_run_and_goes_on(tracking_uri, data) 
     logged = mlflow.MlflowClient().get_run(run.tracker.run_id)
     assert logged.info.status == "FAILED"
     assert logged.data.tags["improvenn.error"] == "RuntimeError: the loop broke"
+
+
+@pytest.mark.parametrize(("setting", "value"), [("mode", "Min"), ("monitor", "dev_los"),
+                                                ("patience", -1), ("min_delta", -0.1)])
+def test_a_setting_the_trainer_would_refuse_is_refused_before_any_run(
+    tracking_uri, setting, value
+) -> None:
+    """Seen before: mode="Min" was read as "max" and restored the worst epoch's weights;
+    monitor="dev_los" made a run that failed at its first epoch; patience=-1 was logged."""
+    from mlflow_improvenn.training.options import ConfigError
+
+    net = torch.nn.Linear(2, 1)
+    with pytest.raises(ConfigError, match=setting):
+        track(net, torch.optim.SGD(net.parameters(), lr=0.1), **{setting: value})
+    assert mlflow.search_runs(search_all_experiments=True).empty
