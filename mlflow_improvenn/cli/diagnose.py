@@ -35,7 +35,7 @@ _NON_NEGATIVE = click.FloatRange(min=0.0)
 
 
 class BaselineType(click.ParamType):
-    """``auto`` or a finite number >= 0."""
+    """``auto`` or a number from 0 to 1 (an error rate, or a share of unexplained variance)."""
 
     name = "auto|NUMBER"
 
@@ -46,8 +46,8 @@ class BaselineType(click.ParamType):
             number = float(value)
         except ValueError:
             self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
-        if not (math.isfinite(number) and number >= 0):
-            self.fail(f"{value!r} is not a finite number >= 0", param, ctx)
+        if not 0 <= number <= 1:  # NaN fails too
+            self.fail(f"{value!r} is not a number from 0 to 1 (a rate)", param, ctx)
         return number
 
 

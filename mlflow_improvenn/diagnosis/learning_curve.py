@@ -110,7 +110,8 @@ def read_data_curve(
     points = measure(scale, train_values, dev_values, np.full(len(rows), floor), rows,
                      np.full(len(rows), float(n_dev)), confidence)
     last_slope = float((dev_values[-1] - dev_values[-2]) / math.log2(rows[-1] / rows[-2]))
-    fit = _power_law(rows, dev_values, floor, confidence)
+    ceiling = 1.0 if scale is Scale.ERROR_RATE else math.inf  # a rate's interval stops at 1
+    fit = _power_law(rows, dev_values, floor, confidence, ceiling)
     rose = _rose(scale, dev_values, n_dev, confidence)
     verdict, reason = _verdict(points[-1], tolerance, last_slope, rose, fit)
     return CurveVerdict(
@@ -130,9 +131,11 @@ def _check(rows: np.ndarray, train: np.ndarray, dev: np.ndarray) -> None:
         raise ValueError("every point needs a finite train and dev value")
 
 
-def _power_law(rows: np.ndarray, dev: np.ndarray, floor: float, confidence: float):
-    """``(b, (b_low, b_high), extrapolations)`` of ``dev - floor = a n^-b``; None where a
-    point lies at or below the floor (its log is not defined)."""
+def _power_law(rows: np.ndarray, dev: np.ndarray, floor: float, confidence: float,
+               ceiling: float):
+    """``(b, (b_low, b_high), extrapolations)`` of ``dev - floor = a n^-b``, each
+    extrapolated value and bound at most ``ceiling``; None where a point lies at or below the
+    floor (its log is not defined)."""
     import statsmodels.api as sm
 
     above = dev - floor
@@ -146,7 +149,7 @@ def _power_law(rows: np.ndarray, dev: np.ndarray, floor: float, confidence: floa
     predicted = fitted.get_prediction(sm.add_constant(np.log(targets), has_constant="add"))
     mean, bounds = predicted.predicted_mean, predicted.conf_int(alpha=alpha)
     extrapolations = tuple(
-        Extrapolation(int(n), floor + math.exp(m), floor + math.exp(lo), floor + math.exp(hi))
+        Extrapolation(int(n), *(min(ceiling, floor + math.exp(v)) for v in (m, lo, hi)))
         for n, m, (lo, hi) in zip(targets, mean, bounds, strict=True)
     )
     return -float(fitted.params[1]), (-float(slope_high), -float(slope_low)), extrapolations

@@ -66,3 +66,9 @@ def test_regression_reads_unexplained_variance() -> None:
 def test_too_few_or_unordered_points_are_refused(rows: list[int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         read_data_curve(rows, [0.1] * len(rows), [0.2] * len(rows), n_dev=100)
+
+
+def test_an_error_rates_extrapolation_never_passes_one() -> None:
+    """Seen: 'dev 0.0782 [0.0300, 86.1677]' at 2x the rows of a three-point moons curve."""
+    found = read_data_curve([100, 200, 400], [0.1, 0.1, 0.1], [0.5, 0.1, 0.3], n_dev=80)
+    assert all(point.high <= 1 and point.dev <= 1 for point in found.extrapolations)

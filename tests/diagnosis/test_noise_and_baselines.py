@@ -128,8 +128,9 @@ def test_runs_of_several_experiments_say_which(tracking_uri: str) -> None:
     [
         (["--tolerance", "loss=-1"], "finite number >= 0"),
         (["--tolerance", "errors=0.1"], "not a scale"),
-        (["--baseline-error", "-0.1"], "finite number >= 0"),
-        (["--baseline-error", "nan"], "finite number >= 0"),
+        (["--baseline-error", "-0.1"], "from 0 to 1"),
+        (["--baseline-error", "nan"], "from 0 to 1"),
+        (["--baseline-error", "1.5"], "from 0 to 1"),  # seen: accepted, bias -1.34
         (["--n-dev", "0"], "--n-dev"),
         (["--confidence", "1"], "--confidence"),
         (["--metric-kind", "loss"], "give them too"),
