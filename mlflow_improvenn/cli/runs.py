@@ -31,6 +31,10 @@ def runs(stale: bool, end: bool, minutes: float, experiments: tuple[str, ...],
 
     try:
         client = client_for(tracking_uri)
+    except ValueError as error:  # no store there
+        hint = "'--tracking-uri'" if tracking_uri else "MLFLOW_TRACKING_URI"
+        raise click.BadParameter(str(error), param_hint=hint) from error
+    try:
         experiment_ids = resolve_experiments(client, experiments)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="'--experiment'") from error

@@ -79,3 +79,16 @@ def test_the_heartbeat_sets_its_tag(tracking_uri) -> None:
         assert time.monotonic() < deadline, "no heartbeat"
         time.sleep(0.05)
     heartbeat.stop()
+
+
+def test_runs_without_a_store_names_where_the_store_was_looked_for(tmp_path, monkeypatch) -> None:
+    """Seen: "Invalid value for '--experiment': no MLflow store ..." with no --experiment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(None)  # forget the store an earlier test of this process set
+    result = CliRunner().invoke(main, ["runs", "--stale"])
+    assert result.exit_code == 2, result.output
+    assert "MLFLOW_TRACKING_URI" in result.output and "--experiment" not in result.output
+    given = CliRunner().invoke(main, ["runs", "--tracking-uri",
+                                      f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert given.exit_code == 2 and "'--tracking-uri'" in given.output, given.output
