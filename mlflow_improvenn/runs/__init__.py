@@ -6,7 +6,8 @@ the same for the user's own network and data (``fitting``), and :func:`track` tu
 the user keeps into such a run (``tracked_loop``); ``parents`` holds
 the parent run that the sweep, the recipe and the lessons train their children under, with
 the comparison they leave on it; ``lr_find`` logs the learning-rate range test as a run and
-trains with its suggestion (``lr=auto``). Sits above training, tracking and diagnosis.
+trains with its suggestion (``lr=auto``); ``resume`` continues a run from its checkpoint.
+Sits above training, tracking and diagnosis.
 """
 
 from mlflow_improvenn._lazy import lazy_exports

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from mlflow_improvenn.runs.model_params import MODEL_PARAM_PREFIX
+from mlflow_improvenn.runs.resume import load_resume_point
 from mlflow_improvenn.runs.training_run import (
     RunPlan,
     TrainOutcome,
-    _resume_point,
     run_name,
     run_plan,
 )
@@ -133,7 +133,7 @@ def _run_fit(
     experiment: str | None, on_epoch: Callable[[EpochRecord], None] | None,
     parent_run_id: str | None = None, tags: Mapping[str, str] | None = None,
 ) -> TrainOutcome:
-    config, resume_point, resumed_experiment = _resume_point(config)
+    config, resume_point, resumed_experiment = load_resume_point(config)
     device = resolve_device(config.device)
     data = user_splits(given, task, device, config.num_workers)
     model = model.to(device)

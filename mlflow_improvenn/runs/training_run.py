@@ -21,9 +21,10 @@ import torch
 
 from mlflow_improvenn.diagnosis.curves import read_curves
 from mlflow_improvenn.runs.model_params import custom_model_params, custom_name_parts
+from mlflow_improvenn.runs.resume import load_resume_point, resume
 from mlflow_improvenn.tracking import artifacts
 from mlflow_improvenn.tracking.background import LatestFileUploader
-from mlflow_improvenn.tracking.tracker import TAG_STOP_REASON, RunTracker, download_checkpoint
+from mlflow_improvenn.tracking.tracker import TAG_STOP_REASON, RunTracker
 from mlflow_improvenn.training import checkpoints, data, history, py_data
 from mlflow_improvenn.training.bayes_error import bayes_error
 from mlflow_improvenn.training.devices import resolve_device
@@ -107,7 +108,7 @@ def train(
         outcome = train(config, experiment, on_epoch, parent_run_id, {**(tags or {}), **link})
         link_trained_run(link, outcome.run_id)
         return outcome
-    config, resume_point, resumed_experiment = _resume_point(config)
+    config, resume_point, resumed_experiment = load_resume_point(config)
     splits_np, device = _checked_inputs(config)
     torch.manual_seed(config.seed)
     model = build_model(config, splits_np)
@@ -147,7 +148,7 @@ def run_plan(
     trainer = plan.trainer
     run_tags = dict(tags or {})
     if resume_point is not None:
-        _resume(trainer, resume_point, trainer.config.resume_from)
+        resume(trainer, resume_point, trainer.config.resume_from)
         run_tags[TAG_RESUMED_FROM] = trainer.config.resume_from
 
     tracker = RunTracker.start(experiment, plan.name, parent_run_id, run_tags,
@@ -268,63 +269,6 @@ def _resolved_params(
         derived["bayes_error"] = round(known, 4)  # its standard error is about 1e-4
     params = resolved | {k: format_value(v) for k, v in derived.items()}
     return custom_model_params(params, config, model[-1] if is_custom(config.model) else model)
-
-
-def _resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, str | None]:
-    """The config and checkpoint to continue from (the saved options win but for overrides),
-    and the experiment of the run continued."""
-    if not config.resume_from:
-        return config, None, None
-    with tempfile.TemporaryDirectory(prefix="improvenn-resume-") as folder:
-        try:
-            path, experiment_id = download_checkpoint(config.resume_from, Path(folder))
-            checkpoint = checkpoints.load(path)
-            saved = checkpoints.saved_options(checkpoint)
-            resumed = checkpoints.resumed_config(saved, config)
-        except checkpoints.CheckpointError as error:
-            raise _unusable(config.resume_from, error) from error
-    if checkpoint["epoch"] >= resumed.max_epochs:
-        raise ConfigError(
-            "max_epochs", f"run {config.resume_from} already reached epoch {checkpoint['epoch']}; "
-            "raise max_epochs to continue it",
-        )
-    planned = saved.get("max_epochs", resumed.max_epochs)
-    if resumed.scheduler in ("cosine", "onecycle") and resumed.max_epochs != planned:
-        raise ConfigError(
-            "max_epochs", f"the {resumed.scheduler} schedule of run {config.resume_from} ends at "
-            f"epoch {planned}: resume it with max_epochs={planned}",
-        )
-    return resumed, checkpoint, experiment_id
-
-
-def _refuse_stopped_early(run_id: str, checkpoint: dict, patience: int) -> None:
-    """A run that early stopping ended has nothing left to train: resumed, it would train
-    one epoch more and stop again, breaking ``stopped_epoch - best_epoch == patience``."""
-    misses = checkpoint.get("early_stopping", {}).get("misses", 0)
-    if 0 < patience <= misses:
-        raise ConfigError(
-            "resume_from", f"run {run_id} stopped early at epoch {checkpoint['epoch']} ({misses} "
-            f"epochs without improvement, patience {patience}): there is nothing to continue; "
-            "start a new run to train it further",
-        )
-
-
-def _resume(trainer: Trainer, checkpoint: dict[str, Any], run_id: str) -> None:
-    """Continue ``trainer`` from ``checkpoint`` once every part of it has been checked."""
-    shapes = [p.shape for group in trainer.optimizer.param_groups for p in group["params"]]
-    try:
-        checkpoints.check_resumable(checkpoint, trainer.checkpoint(0), shapes)
-        trainer.resume(checkpoint)
-    except checkpoints.CheckpointError as error:
-        raise _unusable(run_id, error) from error
-    except Exception as error:  # what the checks did not foresee is still a refusal
-        reason = checkpoints.CheckpointError(f"it does not load ({type(error).__name__})")
-        raise _unusable(run_id, reason) from error
-    _refuse_stopped_early(run_id, checkpoint, trainer.config.patience)
-
-
-def _unusable(run_id: str, error: checkpoints.CheckpointError) -> ConfigError:
-    return ConfigError("resume_from", f"the checkpoint of run {run_id} cannot be resumed: {error}")
 
 
 def _last_checkpoint_uploader(tracker: RunTracker, workdir: Path) -> LatestFileUploader:
