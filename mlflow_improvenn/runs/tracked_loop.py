@@ -46,7 +46,8 @@ from mlflow_improvenn.training.user_code import code_paths_of
 Evaluate = Callable[[nn.Module], Mapping[str, tuple[float, float | None]]]
 _PREFIXES = {"train": "best_train", "dev": "best_dev", "test": "test"}
 _STATUS = {StopReason.EARLY_STOPPING: "FINISHED", StopReason.MAX_EPOCHS: "FINISHED",
-           StopReason.NON_FINITE_LOSS: "FAILED", StopReason.INTERRUPTED: "KILLED"}
+           StopReason.NON_FINITE_LOSS: "FAILED", StopReason.INTERRUPTED: "KILLED",
+           StopReason.ERROR: "FAILED"}
 
 
 class TrackedLoop:
@@ -149,13 +150,12 @@ class TrackedLoop:
         loop's exception (a KeyboardInterrupt goes on after the run ended KILLED)."""
         if self.tracker is None:
             return False
-        if kind is not None:
-            self.stop_reason_ = (StopReason.INTERRUPTED if issubclass(kind, KeyboardInterrupt)
-                                 else self.stop_reason_)
-        status = "FAILED" if kind is not None and not issubclass(kind, KeyboardInterrupt) \
-            else _STATUS[self.stop_reason_]
+        failed = kind is not None and not issubclass(kind, KeyboardInterrupt)
+        if kind is not None:  # whatever early stopping said before, the loop did not end it
+            self.stop_reason_ = StopReason.ERROR if failed else StopReason.INTERRUPTED
+        status = _STATUS[self.stop_reason_]
         try:
-            self._finish(error if status == "FAILED" and kind is not None else None)
+            self._finish(error if failed else None)
         except Exception as failure:  # the store failed: the run must not stay RUNNING
             with contextlib.suppress(Exception):
                 self.tracker.client.set_tag(self.tracker.run_id, TAG_ERROR, repr(failure))

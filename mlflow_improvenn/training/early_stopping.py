@@ -20,6 +20,7 @@ class StopReason(str, Enum):
     NON_FINITE_LOSS = "non_finite_loss"
     INTERRUPTED = "interrupted"
     PRUNED = "pruned"
+    ERROR = "error"  # the loop raised: the run ends FAILED, the exception in improvenn.error
 
 
 class StopTraining(Exception):

@@ -14,7 +14,7 @@ from mlflow_improvenn import track
 from mlflow_improvenn.training.user_code import load_function
 from tests.runs.own_data import MODEL_FILE, splits_of, xor_arrays
 from tests.runs.test_fit import _holds_only_documented_names
-from tests.runs.test_run_schema import documented
+from tests.runs.test_run_schema import SCHEMA, documented
 
 
 @pytest.fixture(scope="module")
@@ -107,16 +107,27 @@ def test_a_non_finite_loss_ends_the_epochs_and_fails_the_run(tracking_uri, data)
     assert logged.data.tags["improvenn.stop_reason"] == "non_finite_loss"
 
 
-def test_an_exception_in_the_loop_fails_the_run_and_goes_on(tracking_uri, data) -> None:
+@pytest.mark.parametrize("patience", [10, 1])  # 1: early stopping had already said stop
+def test_an_exception_in_the_loop_fails_the_run_and_goes_on(tracking_uri, data,
+                                                           patience) -> None:
+    """Seen before: the run that raised was tagged max_epochs, as if it had run out."""
     model = net()
-    with pytest.raises(RuntimeError, match="the loop broke"), \
-            track(model, torch.optim.SGD(model.parameters(), lr=0.1), log_model=False) as run:
+    broke = RuntimeError("the loop broke")
+    with pytest.raises(RuntimeError) as raised, track(
+            model, torch.optim.SGD(model.parameters(), lr=0.1), patience=patience,
+            log_model=False) as run:
         for _ in run.epochs(max_epochs=10):
             run.log_epoch(1.0, 1.0)
-            raise RuntimeError("the loop broke")
+            run.log_epoch(1.0, 1.0)
+            raise broke
+    assert raised.value is broke  # unchanged
     logged = mlflow.MlflowClient().get_run(run.tracker.run_id)
     assert logged.info.status == "FAILED"
+    assert logged.data.tags["improvenn.stop_reason"] == "error"
     assert logged.data.tags["improvenn.error"] == "RuntimeError: the loop broke"
+    row = next(line for line in SCHEMA.read_text().splitlines()
+               if line.startswith("| `improvenn.stop_reason`"))
+    assert "`error`" in row  # the value is part of the public schema
 
 
 @pytest.mark.parametrize(("setting", "value"), [("mode", "Min"), ("monitor", "dev_los"),
@@ -132,3 +143,4 @@ def test_a_setting_the_trainer_would_refuse_is_refused_before_any_run(
     with pytest.raises(ConfigError, match=setting):
         track(net, torch.optim.SGD(net.parameters(), lr=0.1), **{setting: value})
     assert mlflow.search_runs(search_all_experiments=True).empty
+
