@@ -116,15 +116,21 @@ class TrackedLoop:
                 return
 
     def log_epoch(
-        self, train_loss: float, dev_loss: float, train_error: float | None = None,
-        dev_error: float | None = None,
+        self, train_loss: float | None = None, dev_loss: float | None = None,
+        train_error: float | None = None, dev_error: float | None = None,
     ) -> bool:
         """Record this epoch (logged in the background), ask early stopping, keep the best
-        weights, step the scheduler; True when the loop should stop (``epochs()`` then ends)."""
+        weights, step the scheduler; True when the loop should stop (``epochs()`` then ends).
+
+        ``train_loss`` and ``dev_loss`` are required, the error rates optional: each a number
+        (a float, or a one-element tensor). Raises TypeError naming a missing or non-number
+        value, before anything of this epoch is recorded."""
         assert self.tracker is not None, "use track(...) as a context manager: with ... as run"
         record = EpochRecord(
-            epoch=len(self.history_) + 1, train_loss=float(train_loss), dev_loss=float(dev_loss),
-            train_error=train_error, dev_error=dev_error, lr=self._epoch_lr,
+            epoch=len(self.history_) + 1, train_loss=_number("train_loss", train_loss),
+            dev_loss=_number("dev_loss", dev_loss),
+            train_error=_number("train_error", train_error, required=False),
+            dev_error=_number("dev_error", dev_error, required=False), lr=self._epoch_lr,
             epoch_seconds=time.perf_counter() - self._epoch_started,
         )
         self.history_.append(record)
@@ -244,6 +250,19 @@ class TrackedLoop:
                     "outputs": "the model's own output"}
         return lambda path: artifacts.save_custom_model(self.model, path, self.example,
                                                         metadata, paths)
+
+
+def _number(name: str, value: Any, required: bool = True) -> float | None:
+    """``value`` as a float; a string or a bool is refused rather than read, a None only
+    where the value is optional (an error rate, which regression has not)."""
+    if value is None and not required:
+        return None
+    if value is not None and not isinstance(value, str | bytes | bool):
+        with contextlib.suppress(TypeError, ValueError):
+            return float(value)
+    need = "the epoch's loss" if required else "an error rate, or None"
+    raise TypeError(f"log_epoch: {name} must be a number ({need}: a float or a one-element "
+                    f"tensor); got {value!r}")
 
 
 def track(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any = None,

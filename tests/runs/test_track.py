@@ -144,3 +144,27 @@ def test_a_setting_the_trainer_would_refuse_is_refused_before_any_run(
         track(net, torch.optim.SGD(net.parameters(), lr=0.1), **{setting: value})
     assert mlflow.search_runs(search_all_experiments=True).empty
 
+
+
+@pytest.mark.parametrize(("given", "named"), [
+    ({"train_loss": 1.0}, "dev_loss"),
+    ({"train_loss": 1.0, "dev_loss": None}, "dev_loss"),
+    ({"train_loss": "0.5", "dev_loss": 1.0}, "train_loss"),
+    ({"train_loss": 1.0, "dev_loss": torch.ones(2)}, "dev_loss"),
+    ({"train_loss": 1.0, "dev_loss": 1.0, "dev_error": "a"}, "dev_error"),
+    ({"train_loss": 1.0, "dev_loss": 1.0, "train_error": True}, "train_error"),
+])
+def test_log_epoch_refuses_a_missing_or_non_number_value_by_name(tracking_uri, given, named):
+    """Seen before: a missing dev_loss was float(None) deep inside; a string error rate
+    failed later in the background logger, a tensor one in the end plots."""
+    model = torch.nn.Linear(2, 1)
+    with track(model, torch.optim.SGD(model.parameters(), lr=0.1), log_model=False) as run:
+        for _ in run.epochs(max_epochs=1):
+            with pytest.raises(TypeError, match=rf"log_epoch: {named} must be a number"):
+                run.log_epoch(**given)
+            assert run.history_ == []  # nothing recorded nor queued
+            run.log_epoch(1.0, torch.tensor(0.5), dev_error=torch.tensor([0.25]))
+    logged = mlflow.MlflowClient().get_run(run.tracker.run_id)
+    assert logged.info.status == "FINISHED"
+    assert logged.data.metrics["best_dev_loss"] == 0.5
+    assert logged.data.metrics["best_dev_error"] == 0.25
