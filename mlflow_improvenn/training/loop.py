@@ -226,7 +226,7 @@ class Trainer:
         except KeyboardInterrupt:
             reason = StopReason.INTERRUPTED
         except Exception as failure:  # logged by the caller with the run marked FAILED
-            error = failure
+            reason, error = StopReason.ERROR, failure
         return FitResult(history, reason, best, self.stopper.best_epoch_, error)
 
     def _decide(self, epoch: int, record: EpochRecord) -> bool:

@@ -230,3 +230,16 @@ def test_a_fault_while_logging_the_results_ends_the_run(tracking_uri, monkeypatc
         SMALL["max_epochs"]  # the queued metrics were written before the run ended
     if status == "FAILED":
         assert (caught.value.local_copy / "history.csv").exists()
+
+
+def test_a_run_whose_training_raised_is_tagged_error_not_max_epochs(tracking_uri) -> None:
+    """Seen before: the run ended FAILED but tagged max_epochs, as if it had run out."""
+    def broken(record) -> None:
+        if record.epoch == 2:
+            raise RuntimeError("the callback broke")
+
+    with pytest.raises(RunFailed, match="the callback broke"):
+        train(TrainConfig(**SMALL), on_epoch=broken)
+    run = mlflow.search_runs(search_all_experiments=True, output_format="list")[0]
+    assert run.info.status == "FAILED"
+    assert run.data.tags["improvenn.stop_reason"] == "error"
