@@ -8,7 +8,7 @@ import click
 
 from mlflow_improvenn.cli.diagnose import judging_options
 from mlflow_improvenn.cli.session import training_session
-from mlflow_improvenn.cli.train import build_config, training_options
+from mlflow_improvenn.cli.train import build_config, quiet_option, training_options
 
 
 class FractionsType(click.ParamType):
@@ -33,8 +33,10 @@ class FractionsType(click.ParamType):
               help="Processes training the shares side by side.")
 @judging_options
 @click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
+@quiet_option
 def learning_curve(fractions: tuple[float, ...], workers: int, baseline_error: float | str,
-                   tolerance: float | None, experiment: str | None, **values: Any) -> None:
+                   tolerance: float | None, experiment: str | None, quiet: bool,
+                   **values: Any) -> None:
     """Train one configuration on growing shares of its training rows (dev split fixed),
     each a child run of one parent, and say whether more data will help."""
     config = build_config(values)
@@ -43,7 +45,7 @@ def learning_curve(fractions: tuple[float, ...], workers: int, baseline_error: f
     shares = check_fractions(fractions)  # a ConfigError: the usage error names --fractions
     with training_session("Learning curve"):
         result = run_learning_curve(config, shares, workers, experiment, baseline_error,
-                                    tolerance)
+                                    tolerance, on_child=None if quiet else _print_child)
     columns = ["fraction", "n_train", "train", "dev"]
     click.echo(result.points[columns].to_string(index=False, float_format="{:.4f}".format))
     verdict = result.verdict
@@ -53,3 +55,12 @@ def learning_curve(fractions: tuple[float, ...], workers: int, baseline_error: f
         click.echo(f"Power law at {far.n_train} rows: dev {far.dev:.4f} "
                    f"[{far.low:.4f}, {far.high:.4f}]")
     click.echo(f"Parent run {result.parent_run_id}: see plots/learning_curve.png.")
+
+
+def _print_child(share: float, outcome: Any) -> None:
+    """One line per child run as it ends (module-level: worker processes unpickle it)."""
+    summary = outcome.summary
+    name = "best_dev_error" if "best_dev_error" in summary else "best_dev_loss"
+    dev = f", {name} {summary[name]:.4f}" if name in summary else ""
+    click.echo(f"{share:>4.0%} of the train rows: run {outcome.run_id} {outcome.status} "
+               f"({outcome.stop_reason.value} at epoch {outcome.stopped_epoch}){dev}")

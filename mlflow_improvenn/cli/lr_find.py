@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from mlflow_improvenn.cli.session import training_session
-from mlflow_improvenn.cli.train import build_config, flag, training_options
+from mlflow_improvenn.cli.train import build_config, flag, quiet_option, training_options
 from mlflow_improvenn.training.range_test import RangeTestSettings
 
 #: The range test's settings as options, their defaults :class:`RangeTestSettings`'s; the
@@ -36,8 +36,10 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @training_options
 @_settings_options
 @click.option("--experiment", default=None, help="MLflow experiment name (created if missing).")
+@quiet_option
 def lr_find(start_lr: float, end_lr: float, num_steps: int, smoothing: float,
-            divergence: float, burn_in: int, experiment: str | None, **values: Any) -> None:
+            divergence: float, burn_in: int, experiment: str | None, quiet: bool,
+            **values: Any) -> None:
     """Sweep the learning rate over mini-batches and suggest one, as one MLflow run.
 
     Takes every option of improvenn train (its --lr is ignored: the test sweeps it).
@@ -46,10 +48,11 @@ def lr_find(start_lr: float, end_lr: float, num_steps: int, smoothing: float,
     values["lr"] = "0.01" if values.get("lr") == "auto" else values["lr"]
     config = build_config(values)
     settings = RangeTestSettings(start_lr, end_lr, num_steps, smoothing, divergence, burn_in)
+    from mlflow_improvenn.cli.progress import step_printer
     from mlflow_improvenn.runs.lr_find import find_lr
 
-    with training_session("Range test"):
-        outcome = find_lr(config, settings, experiment)
+    with training_session("Range test"), step_printer(num_steps, quiet) as on_step:
+        outcome = find_lr(config, settings, experiment, on_step=on_step)
     suggestion = outcome.result.suggestion
     click.echo(f"Range test {outcome.run_id}: {outcome.result.stop} after "
                f"{len(outcome.result.lrs)} steps.")

@@ -1,4 +1,5 @@
-"""Per-epoch progress: a bar on a terminal, one plain line per epoch otherwise."""
+"""Progress of the commands that train: a bar on a terminal, one plain line per epoch (or
+range-test step) otherwise, nothing with ``--quiet``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from contextlib import contextmanager
 import click
 
 from mlflow_improvenn.training.history import EpochRecord
+
+#: ``show(count, figures)``: the ``count``-th unit of work is done; ``figures`` its values.
+Show = Callable[[int, dict[str, str]], None]
 
 
 def describe(record: EpochRecord) -> dict[str, str]:
@@ -23,22 +27,35 @@ def describe(record: EpochRecord) -> dict[str, str]:
 @contextmanager
 def progress_printer(max_epochs: int, quiet: bool) -> Iterator[Callable[[EpochRecord], None]]:
     """Yield the ``on_epoch`` callback that renders progress the way the terminal suits."""
+    with _progress(max_epochs, "epoch", quiet) as show:
+        yield lambda record: show(record.epoch, describe(record))
+
+
+@contextmanager
+def step_printer(num_steps: int, quiet: bool) -> Iterator[Callable[[int, float, float], None]]:
+    """Yield the range test's ``on_step(step, lr, loss)`` callback (``step`` from 0)."""
+    with _progress(num_steps, "step", quiet) as show:
+        yield lambda step, lr, loss: show(step + 1, {"lr": f"{lr:.3g}", "loss": f"{loss:.4f}"})
+
+
+@contextmanager
+def _progress(total: int, unit: str, quiet: bool) -> Iterator[Show]:
     if quiet:
-        yield lambda record: None
+        yield lambda count, figures: None
     elif sys.stdout.isatty():
         from tqdm import tqdm
 
-        with tqdm(total=max_epochs, unit="epoch", dynamic_ncols=True) as bar:
+        with tqdm(total=total, unit=unit, dynamic_ncols=True) as bar:
 
-            def update(record: EpochRecord) -> None:
-                bar.set_postfix(describe(record), refresh=False)
+            def update(count: int, figures: dict[str, str]) -> None:
+                bar.set_postfix(figures, refresh=False)
                 bar.update(1)
 
             yield update
     else:
 
-        def print_line(record: EpochRecord) -> None:
-            figures = "  ".join(f"{k} {v}" for k, v in describe(record).items())
-            click.echo(f"epoch {record.epoch:>4}/{max_epochs}  {figures}")
+        def print_line(count: int, figures: dict[str, str]) -> None:
+            shown = "  ".join(f"{k} {v}" for k, v in figures.items())
+            click.echo(f"{unit} {count:>4}/{total}  {shown}")
 
         yield print_line

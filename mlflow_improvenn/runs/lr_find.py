@@ -32,7 +32,12 @@ from mlflow_improvenn.tracking.finder_plots import draw_lr_find
 from mlflow_improvenn.tracking.store import resolve_experiment
 from mlflow_improvenn.tracking.tracker import ROLE_LR_FIND, SUMMARY_STEP, TAG_ROLE
 from mlflow_improvenn.training.loop import Trainer, to_device_splits
-from mlflow_improvenn.training.lr_finder import RangeTestResult, RangeTestSettings, range_test
+from mlflow_improvenn.training.lr_finder import (
+    OnStep,
+    RangeTestResult,
+    RangeTestSettings,
+    range_test,
+)
 from mlflow_improvenn.training.models import build_model
 from mlflow_improvenn.training.options import AUTO, TrainConfig
 
@@ -71,10 +76,12 @@ def find_lr(
     experiment: str | None = None,
     parent_run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
+    on_step: OnStep | None = None,
 ) -> LRFindOutcome:
     """Run the range test for ``config``'s model, data, optimizer and L2, and log it.
 
-    The run nests under ``parent_run_id``, else under the active run. Raises
+    The run nests under ``parent_run_id``, else under the active run; ``on_step`` sees each
+    step as it is taken (:func:`~mlflow_improvenn.training.lr_finder.range_test`). Raises
     :class:`~mlflow_improvenn.training.options.ConfigError` for data or a device that do
     not fit, before any run exists.
     """
@@ -84,7 +91,7 @@ def find_lr(
     model = build_model(config, splits)
     trainer = Trainer(config.replace(lr=settings.start_lr), model,
                       to_device_splits(splits, device), splits.task, device)
-    result = range_test(trainer, settings)
+    result = range_test(trainer, settings, on_step)
     params = resolved_params(config.replace(lr=settings.start_lr), splits, device, model)
     del params["lr"]  # swept, from lr_find_start_lr to lr_find_end_lr
     client = MlflowClient()

@@ -14,7 +14,7 @@ and ``learning_curve/points.csv``. For regression the values are unexplained var
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import mlflow
@@ -28,13 +28,16 @@ from mlflow_improvenn.diagnosis.curve_runs import (
 )
 from mlflow_improvenn.diagnosis.learning_curve import MIN_POINTS, CurveVerdict
 from mlflow_improvenn.runs.parents import parent_run
-from mlflow_improvenn.runs.training_run import check_config, train
+from mlflow_improvenn.runs.training_run import TrainOutcome, check_config, train
 from mlflow_improvenn.search.workers import run_in_processes
 from mlflow_improvenn.tracking.tracker import log_params
 from mlflow_improvenn.training import data
 from mlflow_improvenn.training.options import ConfigError, TrainConfig
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.4, 0.7, 1.0)
+#: ``on_child(share, outcome)``: a child run ended; in a worker process with ``workers > 1``
+#: (so a module-level function: it is pickled).
+OnChild = Callable[[float, TrainOutcome], None]
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,13 @@ def run_learning_curve(
     experiment: str | None = None,
     baseline_error: float | str = "auto",
     tolerance: float | None = None,
+    on_child: OnChild | None = None,
 ) -> CurveResult:
     """Train ``config`` on each share of its train rows, then read the curve.
 
     ``baseline_error``: ``auto`` takes the Bayes error the children logged (generated data),
-    else none; a number is used as it is. Raises :class:`ConfigError` before any run exists
+    else none; a number is used as it is. ``on_child`` is told of each child run as it ends
+    (for progress output). Raises :class:`ConfigError` before any run exists
     for bad shares, a share too small to train on, or options a training run refuses.
     """
     shares = check_fractions(fractions)
@@ -90,7 +95,7 @@ def run_learning_curve(
             "learning_curve_workers": str(workers),
         })
         job = _Job(config, shares, parent_id, client.get_run(parent_id).info.experiment_id,
-                   mlflow.get_tracking_uri())
+                   mlflow.get_tracking_uri(), on_child)
         if workers == 1:
             job.work(0, 1)
         else:
@@ -114,6 +119,7 @@ class _Job:
     parent_run_id: str
     experiment_id: str
     tracking_uri: str
+    on_child: OnChild | None = None
 
     def work(self, index: int, count: int) -> None:
         """Train shares ``index``, ``index + count``, ...: the largest go first across the
@@ -125,6 +131,8 @@ class _Job:
                                         run_name=f"{share:.0%} of the train rows")
             outcome = train(named, parent_run_id=self.parent_run_id,
                             tags={TAG_SHARE: f"{share:g}"})
+            if self.on_child is not None:
+                self.on_child(share, outcome)
             if outcome.stop_reason.value == "interrupted":
                 raise KeyboardInterrupt
 

@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,8 @@ from mlflow_improvenn.training.range_test import RangeTestSettings
 #: noise happens to wander downwards is not a valley (with fastai's 0, on a range test that
 #: is flat over five decades, the valley's middle lands in the flat part).
 VALLEY_STEP = 0.01
+#: ``on_step(step, lr, loss)``: step from 0, its learning rate and raw loss.
+OnStep = Callable[[int, float, float], None]
 
 
 @dataclass(frozen=True)
@@ -65,23 +68,26 @@ class RangeTestResult:
     suggestion: Suggestion
 
 
-def range_test(trainer: Trainer, settings: RangeTestSettings) -> RangeTestResult:
+def range_test(trainer: Trainer, settings: RangeTestSettings,
+               on_step: OnStep | None = None) -> RangeTestResult:
     """Run the range test on ``trainer``'s model, optimizer and data, then restore them all.
 
     The optimizer is the run's own (its kind, momentum, betas and L2, its penalty too), and
-    each batch steps through :meth:`Trainer.train_batch`, as training does.
+    each batch steps through :meth:`Trainer.train_batch`, as training does. ``on_step``
+    sees each step's index, learning rate and raw loss (for progress output).
     """
     saved = trainer.checkpoint(0)
     was_training = trainer.model.training
     try:
-        lrs, losses, stop = _sweep(trainer, settings)
+        lrs, losses, stop = _sweep(trainer, settings, on_step)
     finally:
         _restore(trainer, saved, was_training)
     smoothed = smooth(losses, settings.smoothing, settings.burn_in)
     return RangeTestResult(lrs, losses, smoothed, stop, suggest(lrs, losses, settings))
 
 
-def _sweep(trainer: Trainer, settings: RangeTestSettings) -> tuple[np.ndarray, np.ndarray, str]:
+def _sweep(trainer: Trainer, settings: RangeTestSettings,
+           on_step: OnStep | None) -> tuple[np.ndarray, np.ndarray, str]:
     """Step through the exponential schedule; losses are read once per step (the test
     decides after each step whether to go on)."""
     trainer.model.train()
@@ -97,6 +103,8 @@ def _sweep(trainer: Trainer, settings: RangeTestSettings) -> tuple[np.ndarray, n
         loss = float(trainer.train_batch(*batch)[0])
         lrs.append(lr)
         losses.append(loss)
+        if on_step is not None:
+            on_step(step, lr, loss)
         if not math.isfinite(loss):
             return np.array(lrs), np.array(losses), "non_finite"
         if step < settings.burn_in:

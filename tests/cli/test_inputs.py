@@ -19,7 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from mlflow_improvenn.cli import main
+from mlflow_improvenn.cli.learning_curve import learning_curve
 from mlflow_improvenn.cli.lesson import lesson
+from mlflow_improvenn.cli.lr_find import lr_find
 from mlflow_improvenn.cli.recipe import recipe
 from mlflow_improvenn.cli.sweep import sweep
 from mlflow_improvenn.cli.train import build_config, train
@@ -58,9 +60,10 @@ def test_a_blank_or_bad_boolean_is_refused_with_the_words_it_takes(tracking_uri,
     assert all_runs().empty
 
 
-@pytest.mark.parametrize("command", [train, sweep, recipe, lesson])
+@pytest.mark.parametrize("command", [train, sweep, recipe, lesson, lr_find, learning_curve])
 def test_every_command_that_trains_takes_quiet(command) -> None:
-    """Before: sweep, recipe and lesson said 'No such option: --quiet'."""
+    """Before: sweep, recipe, lesson, lr-find and learning-curve said 'No such option:
+    --quiet'."""
     args = ["dropout"] if command is lesson else []
     assert parsed(command, *args, "--quiet")["quiet"] is True
 
@@ -69,6 +72,31 @@ def test_a_quiet_recipe_prints_only_its_result(tracking_uri: str) -> None:
     result = CliRunner().invoke(main, ["recipe", *FAST, "--max-steps", "1", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "step 1:" not in result.output and "after 1 step(s)" in result.output
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_lr_find_prints_its_steps_unless_quiet_and_its_result_always(tracking_uri,
+                                                                     quiet) -> None:
+    result = CliRunner().invoke(main, ["lr-find", *FAST, "--num-steps", "20", "--burn-in", "2",
+                                       *(["--quiet"] if quiet else [])])
+    assert result.exit_code == 0, result.output
+    steps = [line for line in result.output.splitlines() if line.startswith("step ")]
+    assert steps == [] if quiet else (steps[0].startswith("step    1/20  lr 1e-07  loss ")
+                                      and len(steps) > 5)
+    assert "Range test " in result.output and "Suggested lr " in result.output
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_learning_curve_prints_its_children_unless_quiet_and_its_result_always(
+    tracking_uri, quiet
+) -> None:
+    result = CliRunner().invoke(main, ["learning-curve", *FAST, "--fractions", "0.4,0.7,1",
+                                       *(["--quiet"] if quiet else [])])
+    assert result.exit_code == 0, result.output
+    children = [line for line in result.output.splitlines() if "of the train rows: run" in line]
+    assert len(children) == (0 if quiet else 3)
+    assert quiet or children[0].startswith("100% of the train rows: run ")  # largest first
+    assert "Last segment: " in result.output and "Parent run " in result.output
 
 
 def test_the_lesson_usage_line_is_not_broken_inside_a_word() -> None:
