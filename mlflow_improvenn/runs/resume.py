@@ -1,6 +1,7 @@
 """Continuing a run from its checkpoint: which options and checkpoint to continue from, and
 the refusals a resume needs (a checkpoint is untrusted input; a run that reached its last
-epoch, or that early stopping ended, has nothing left to train)."""
+epoch, or that early stopping ended, has nothing left to train; an option that would change
+the model, the data or the optimization the checkpoint continues is refused, not ignored)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,20 @@ from typing import Any
 from mlflow_improvenn.tracking.tracker import download_checkpoint
 from mlflow_improvenn.training import checkpoints
 from mlflow_improvenn.training.loop import Trainer
-from mlflow_improvenn.training.options import ConfigError, TrainConfig
+from mlflow_improvenn.training.options import (
+    RESUME_OVERRIDES,
+    ConfigError,
+    TrainConfig,
+    format_value,
+)
+
+#: Options a resumed run takes from the command when it sets them (to other than their
+#: default): when to stop, and how many processes read the data. Every other option but
+#: :data:`RESUME_OVERRIDES` (always the command's) shapes the model, the data or the
+#: optimization the checkpoint continues, so it is the resumed run's own: the command may
+#: leave it out or repeat it, never change it.
+CHANGEABLE_ON_RESUME = ("patience", "min_delta", "num_workers")
+_MAY_CHANGE = CHANGEABLE_ON_RESUME + tuple(n for n in RESUME_OVERRIDES if n != "resume_from")
 
 
 def load_resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, str | None]:
@@ -24,7 +38,8 @@ def load_resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, st
             path, experiment_id = download_checkpoint(config.resume_from, Path(folder))
             checkpoint = checkpoints.load(path)
             saved = checkpoints.saved_options(checkpoint)
-            resumed = checkpoints.resumed_config(saved, config)
+            changes = _given_changes(config.resume_from, saved, config)
+            resumed = checkpoints.resumed_config(saved | changes, config)
         except checkpoints.CheckpointError as error:
             raise _unusable(config.resume_from, error) from error
     if checkpoint["epoch"] >= resumed.max_epochs:
@@ -39,6 +54,27 @@ def load_resume_point(config: TrainConfig) -> tuple[TrainConfig, dict | None, st
             f"epoch {planned}: resume it with max_epochs={planned}",
         )
     return resumed, checkpoint, experiment_id
+
+
+def _given_changes(run_id: str, saved: dict[str, Any], given: TrainConfig) -> dict[str, Any]:
+    """The options of :data:`CHANGEABLE_ON_RESUME` that ``given`` sets; a ConfigError naming
+    the first other option ``given`` sets to something else than the resumed run's value
+    (before, it was silently replaced by the run's: a "wider" resume trained the old net)."""
+    defaults = TrainConfig()
+    changes = {}
+    for name, value in saved.items():
+        wanted = getattr(given, name)
+        if name in RESUME_OVERRIDES or wanted in (value, getattr(defaults, name)):
+            continue
+        if name not in CHANGEABLE_ON_RESUME:
+            raise ConfigError(
+                name, f"run {run_id} was trained with {name} {format_value(value)!r}, not "
+                f"{format_value(wanted)!r}: a resumed run keeps its model, data and optimization "
+                f"(it may change only {', '.join(_MAY_CHANGE)}); "
+                "leave the option out, or start a new run",
+            )
+        changes[name] = wanted
+    return changes
 
 
 def _refuse_stopped_early(run_id: str, checkpoint: dict, patience: int) -> None:

@@ -102,6 +102,8 @@ def train(
 
         return train_streamed(config, datasets, experiment, on_epoch, parent_run_id, tags)
     if config.lr == AUTO:
+        if config.resume_from:  # refused there (the run keeps its rate), before a test's run
+            load_resume_point(config)
         from mlflow_improvenn.runs.lr_find import found_lr, link_trained_run
 
         config, link = found_lr(config, experiment, parent_run_id)

@@ -254,8 +254,9 @@ class TrainConfig:
     )
     resume_from: str = option(
         "",
-        "Run id to continue, from its checkpoints/last.pt, else its best.pt: its options are "
-        "used, except max_epochs, device, amp, log_model, checkpoint_every_epoch, run_name.",
+        "Run id to continue, from its checkpoints/last.pt, else its best.pt, with its own "
+        "options but max_epochs, device, amp, log_model, checkpoint_every_epoch, run_name "
+        "(and patience, min_delta, num_workers when given); another option given must be its.",
         group="output",
     )
 
