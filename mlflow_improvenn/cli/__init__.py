@@ -7,11 +7,27 @@ never pay for importing torch.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import importlib
 import os
 from collections.abc import Callable
+from typing import Any
 
 import click
+
+from mlflow_improvenn.cli.collector import ImportAwareCollector
+
+#: The library module a command's work imports: loaded before it starts (see collector.py).
+_TRAINING = "mlflow_improvenn.runs.training_run"
+_DIAGNOSIS = "mlflow_improvenn.diagnosis.report"
+_LIBRARIES = {
+    "train": _TRAINING, "sweep": "mlflow_improvenn.search.sweep",
+    "recipe": "mlflow_improvenn.recipe.loop", "lr-find": "mlflow_improvenn.runs.lr_find",
+    "learning-curve": "mlflow_improvenn.search.learning_curve",
+    "lesson": "mlflow_improvenn.lessons.runner", "diagnose": _DIAGNOSIS,
+    "curves": _DIAGNOSIS, "runs": "mlflow_improvenn.tracking.liveness",
+}
 
 _COMMANDS = {
     "train": ("mlflow_improvenn.cli.train", "train",
@@ -36,7 +52,14 @@ _COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """A group whose subcommands are imported on first use, and whose commands import their
+    libraries with the garbage collector off (:mod:`~mlflow_improvenn.cli.collector`)."""
+
+    collector = ImportAwareCollector()
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        with self.collector:
+            return super().main(*args, **kwargs)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
@@ -45,7 +68,22 @@ class LazyGroup(click.Group):
         if name not in _COMMANDS:
             return None
         module, attribute, _ = _COMMANDS[name]
-        return getattr(importlib.import_module(module), attribute)
+        command = getattr(importlib.import_module(module), attribute)
+        return self._after_its_libraries(command, _LIBRARIES[name])
+
+    def _after_its_libraries(self, command: click.Command, library: str) -> click.Command:
+        """A copy of ``command`` whose callback first imports ``library`` (not for --help,
+        which click answers before any callback)."""
+        callback = command.callback
+
+        @functools.wraps(callback)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            self.collector.libraries_imported([library])
+            return callback(*args, **kwargs)
+
+        ready = copy.copy(command)
+        ready.callback = run
+        return ready
 
     def invoke(self, ctx: click.Context) -> object:
         """Run the subcommand. Options the library refuses (the data, the device, a run to
