@@ -179,6 +179,7 @@ class TrackedLoop:
             self.model.load_state_dict(self.best_["model"])
         workdir = Path(tempfile.mkdtemp(prefix="improvenn-track-"))
         save = self._model_saver() if self.log_model and self.best_ is not None else None
+        tracker.metrics.finish_soon()  # the rows are written while the files are
         artifacts.write_run_files(workdir, self.history_, self.best_, self.stopper.best_epoch_,
                                   self.name, save)
         tracker.metrics.close()

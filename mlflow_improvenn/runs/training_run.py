@@ -315,6 +315,7 @@ def _finish(
     if result.best is not None:
         trainer.model.load_state_dict(result.best["model"])
     save = functools.partial(plan.save_model, trainer.model) if trainer.config.log_model else None
+    tracker.metrics.finish_soon()  # the rows are written while the files are
     artifacts.write_run_files(  # before anything that can fail: the files are what is kept
         workdir, result.history, result.best, result.best_epoch, plan.name, save,
     )

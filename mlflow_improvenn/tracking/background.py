@@ -82,18 +82,22 @@ class MetricWriter:
         with self._lock:
             self._pending.extend(batch)
 
-    def close(self) -> None:
-        """Stop the thread and write everything still queued; raises if the store fails."""
+    def finish_soon(self) -> None:
+        """Have the thread write what is queued now and stop, while the caller goes on
+        (writing the run's files: the store's C code and the PNG encoder let the two share
+        the interpreter). No metric may be added after it; :meth:`close` waits."""
         self._closing = True
         self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread and write everything still queued; raises if the store fails."""
+        self.finish_soon()
         self._thread.join()
         self._write_pending()
 
     def _loop(self) -> None:
         while not self._closing:
             self._wake.wait(self._interval_s)
-            if self._closing:
-                return
             with contextlib.suppress(Exception):  # metrics stay queued; close() tries again
                 self._write_pending()
 
