@@ -33,8 +33,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_training as bench  # noqa: E402
+import timing  # noqa: E402
+from workloads import Loaded, Workload, bare_loop, load, make_workloads  # noqa: E402
 
 from mlflow_improvenn import fit  # noqa: E402
+from mlflow_improvenn.training.options import TrainConfig  # noqa: E402
 
 
 class OwnMLP(nn.Module):
@@ -62,45 +65,47 @@ class OwnMLP(nn.Module):
         return self.body((x - self.mean) / self.std)
 
 
-def own_module(w: bench.Workload) -> nn.Module:
-    torch.manual_seed(w.config.seed)
-    s = w.splits
-    return OwnMLP(s.feature_mean, s.feature_std, w.config.hidden_units, w.config.batch_norm,
-                  w.config.dropout[0], s.output_size)
+def own_module(config: TrainConfig, loaded: Loaded) -> nn.Module:
+    torch.manual_seed(config.seed)
+    s = loaded.splits
+    return OwnMLP(s.feature_mean, s.feature_std, config.hidden_units, config.batch_norm,
+                  config.dropout[0], s.output_size)
 
 
-def fit_options(w: bench.Workload) -> dict:
+def fit_options(config: TrainConfig) -> dict:
     """The workload's options, less those of the built-in data and network."""
     left_out = {"dataset", "target", "n_samples", "noise", "dev_fraction", "test_fraction",
                 "model", "model_params", "hidden_units", "activation", "batch_norm", "dropout",
                 "input_dropout", "task", "num_workers"}
-    return {k: getattr(w.config, k) for k in w.config.to_params() if k not in left_out}
+    return {k: getattr(config, k) for k in config.to_params() if k not in left_out}
 
 
-def fit_own_module(w: bench.Workload, workdir: Path) -> float:
-    s = w.splits
-    outcome = fit(own_module(w), (s.x_train, s.y_train), (s.x_dev, s.y_dev),
+def fit_own_module(config: TrainConfig, workdir: Path) -> float:
+    loaded = load(config)
+    s = loaded.splits
+    outcome = fit(own_module(config, loaded), (s.x_train, s.y_train), (s.x_dev, s.y_dev),
                   (s.x_test, s.y_test), task=s.task, experiment=bench.EXPERIMENT,
-                  code_paths=[], **fit_options(w))
+                  code_paths=[], **fit_options(config))
     return float(outcome.history["dev_error"].iloc[-1])
 
 
-def fit_streamed(w: bench.Workload, workdir: Path) -> float:
-    s = w.splits
+def fit_streamed(config: TrainConfig, workdir: Path) -> float:
+    loaded = load(config)
+    s = loaded.splits
     splits = [TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
               for x, y in ((s.x_train, s.y_train), (s.x_dev, s.y_dev), (s.x_test, s.y_test))]
-    outcome = fit(own_module(w), *splits, task=s.task, experiment=bench.EXPERIMENT,
-                  code_paths=[], num_workers=WORKERS, **fit_options(w))
+    outcome = fit(own_module(config, loaded), *splits, task=s.task, experiment=bench.EXPERIMENT,
+                  code_paths=[], num_workers=WORKERS, **fit_options(config))
     return float(outcome.history["dev_error"].iloc[-1])
 
 
 class StreamedDev:
     """The dev split read through a DataLoader of 1,024 rows, as ``evaluate`` reads a split."""
 
-    def __init__(self, w: bench.Workload) -> None:
-        self.loader = DataLoader(TensorDataset(w.dev.x, w.dev.y), batch_size=1024,
+    def __init__(self, loaded: Loaded) -> None:
+        self.loader = DataLoader(TensorDataset(loaded.dev.x, loaded.dev.y), batch_size=1024,
                                  num_workers=WORKERS, persistent_workers=WORKERS > 0)
-        self.rows = len(w.dev)
+        self.rows = len(loaded.dev)
 
     def __len__(self) -> int:
         return self.rows
@@ -109,27 +114,27 @@ class StreamedDev:
         return iter(self.loader)
 
 
-def bare_streamed_loop(w: bench.Workload, workdir: Path) -> float:
+def bare_streamed_loop(config: TrainConfig, workdir: Path) -> float:
     """The hand-written loop with both splits streamed: train batches from a shuffled
     DataLoader, dev from a DataLoader of 1,024 rows (as ``fit``'s streaming path reads both),
     the same batch size and workers. Returns the last dev error."""
-    generator = torch.Generator().manual_seed(w.config.seed)
-    train = DataLoader(TensorDataset(w.train.x, w.train.y), batch_size=w.config.batch_size,
-                       shuffle=True, generator=generator, num_workers=WORKERS,
-                       persistent_workers=WORKERS > 0)
-    streamed = bench.Workload(w.name, w.description, w.config, w.splits, w.train, StreamedDev(w))
-    return bench.bare_loop(streamed, lambda: train)
+    loaded = load(config)
+    generator = torch.Generator().manual_seed(config.seed)
+    train = DataLoader(TensorDataset(loaded.train.x, loaded.train.y),
+                       batch_size=config.batch_size, shuffle=True, generator=generator,
+                       num_workers=WORKERS, persistent_workers=WORKERS > 0)
+    return bare_loop(config, loaded, lambda: train, dev=StreamedDev(loaded))
 
 
 WORKERS = 0
-CONFIGURATIONS = [
-    bench.Configuration("bare DataLoader", bench.fit_bare_dataloader, tracked=False),
-    bench.Configuration("bare streamed", bare_streamed_loop, tracked=False),
-    bench.Configuration("bare slices", bench.fit_bare_slices, tracked=False),
-    bench.Configuration("improvenn", bench.fit_improvenn, tracked=True),
-    bench.Configuration("fit, own module", fit_own_module, tracked=True),
-    bench.Configuration("fit, streamed Dataset", fit_streamed, tracked=True),
-]
+CONFIGURATIONS = {
+    "bare DataLoader": (bench.fit_bare_dataloader, False),
+    "bare streamed": (bare_streamed_loop, False),
+    bench.BARE: (bench.fit_bare_slices, False),
+    bench.IMPROVENN: (bench.fit_improvenn, True),
+    "fit, own module": (fit_own_module, True),
+    "fit, streamed Dataset": (fit_streamed, True),
+}
 
 
 def main() -> None:
@@ -141,25 +146,33 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     WORKERS = args.workers
-    bench.quiet()
-    info = bench.machine() | {"num_workers": str(WORKERS)}
+    bench.peers.quiet()
+    info = timing.machine() | {"num_workers": str(WORKERS)}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    document = {"machine": info}
     with tempfile.TemporaryDirectory(prefix="improvenn-bench-own-") as root:
-        workloads = bench.make_workloads(args.workloads.split(","), Path(root))
-        results = bench.benchmark(workloads, CONFIGURATIONS, args.rounds, Path(root))
-        bench.add_ratios_and_check(results, workloads)
-        bench.print_table(results, workloads)
-    for w in workloads:
-        rows = results[w.name]
-        own = rows["fit, own module"]["median_s"] / rows["improvenn"]["median_s"]
-        streamed = rows["fit, streamed Dataset"]["median_s"] / rows["bare streamed"]["median_s"]
-        rows["_targets"] = {"own_module_to_improvenn": own, "streamed_to_bare_streamed": streamed}
-        print(f"{w.name}: fit with an own module / improvenn {own:.2f} (target 1.05); "
-              f"fit streamed / bare streamed loop {streamed:.2f} (target 1.10); medians of "
-              f"{args.rounds} rounds")
+        workloads = make_workloads(args.workloads.split(","), Path(root))
+        jobs = bench.make_jobs(workloads, {"runs"}, Path(root), CONFIGURATIONS)
+        results = bench.run_rounds(jobs, args.rounds)
+        table = bench.summaries(results)
+        for w in workloads:
+            document[w.name] = bench.print_runs(w, results, table)
+            print_targets(w, table, args.rounds)
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=2,
-                                        default=float))
+        args.json.write_text(json.dumps(document, indent=2, default=float))
+
+
+def print_targets(w: Workload, table: dict, rounds: int) -> None:
+    full = w.config.max_epochs
+
+    def median(name: str) -> float:
+        return table[w.name, name, full].wall_s
+
+    own = median("fit, own module") / median(bench.IMPROVENN)
+    streamed = median("fit, streamed Dataset") / median("bare streamed")
+    print(f"{w.name}: fit with an own module / improvenn {own:.2f} (target 1.05); "
+          f"fit streamed / bare streamed loop {streamed:.2f} (target 1.10); medians of "
+          f"{rounds} rounds")
 
 
 if __name__ == "__main__":

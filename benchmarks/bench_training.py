@@ -1,511 +1,316 @@
-"""Side-by-side fit time: bare loops, improvenn's tracked trainer, Lightning and skorch.
+"""What tracking costs: improvenn's runs against the bare loop, peers, and the command line.
 
-Every configuration trains the same network (``build_model`` with the same seed) on the same
-train/dev split with the same optimizer, step LR schedule and number of epochs, and
-computes the same per-epoch numbers (train loss and error, dev loss and error). They differ
-only in what they do with them:
+Every configuration trains the same network (``build_model``, same seed) on the same split
+with the same Adam optimizer, step LR schedule and epochs, computes the same per-epoch numbers
+(train and dev loss and error), and loads its data inside the clock (W1 from parquet; see
+``workloads.py``). Early stopping is set so it never fires. They differ in what they do with
+the numbers:
 
-- ``bare DataLoader``, ``bare slices``: no tracking; batches from a shuffled
-  ``DataLoader(TensorDataset)`` or as index slices of a permutation of the train tensors.
-- ``bare slices + sync log``: the slice loop plus ``mlflow.start_run``, ``log_params`` and
-  one synchronous ``mlflow.log_metrics`` per epoch (train/dev loss and error, lr).
-- ``improvenn``: ``train()`` with its full tracking: params, per-epoch metrics and lr,
-  in-memory best snapshot, early stopping (patience 0: never stops), LR schedule, and at the
-  end best-weight restore, test evaluation, ``history.csv``, the learning-curve plot and
-  ``checkpoints/best.pt`` as artifacts. ``log_model=False`` (peers log no model either).
-  Its clock also covers loading the data from file and building the model.
-- ``Lightning``: ``MLFlowLogger`` (params, epoch metrics), ``EarlyStopping``,
-  ``ModelCheckpoint`` (best ``.ckpt`` written on every improvement), ``LearningRateMonitor``.
-- ``skorch``: ``EarlyStopping``, ``LRScheduler``, ``Checkpoint`` (params, optimizer, history
-  written on every improvement), ``MlflowLogger`` (params logged first; history, params and
-  optimizer as artifacts at the end), plus train accuracy.
+- ``bare slices`` / ``bare DataLoader``: no tracking; batches as index slices of a permutation
+  (as the trainer takes data in memory) or from a shuffled ``DataLoader(TensorDataset)``.
+- ``bare slices + sync log``: plus ``mlflow.start_run``, ``log_params`` and one synchronous
+  ``mlflow.log_metrics`` per epoch.
+- ``improvenn``: ``train()`` with its full tracking (params, per-epoch metrics and lr, the
+  in-memory best snapshot, early stopping, the schedule; at the end the best weights
+  restored and evaluated, ``history.csv``, the learning-curve plot, ``checkpoints/best.pt``),
+  without the model export; ``improvenn + model``: the same with the MLflow model logged.
+- ``Lightning`` and ``skorch`` with their MLflow loggers (``peers.py``), when installed
+  (``pip install -e .[bench]``).
 
-Early stopping everywhere is set so it never fires. Every tracked configuration writes to
-its own fresh sqlite store, created before the clock starts; the clock stops when the run
-has ended, so every metric is in the store. Rounds interleave the configurations.
+Sections (``--sections``, default all):
 
-Usage: ``python benchmarks/bench_training.py [--rounds 3] [--workloads W1,W2] [--json PATH]
-[--profile DIR]`` (Lightning and skorch: ``pip install -e .[bench]``). ``--profile`` then runs
-improvenn once more per workload under cProfile, prints where its time went beside the bare
-loop's, and leaves ``DIR/W1.prof``... for ``snakeviz`` or ``pstats``.
+- ``runs``: whole runs in this process: median, minimum and spread of wall seconds, median
+  CPU seconds, ratio to ``bare slices``. Each tracked run writes to a fresh sqlite store made
+  before the clock starts; the clock stops when the run has ended.
+- ``epochs``: ``bare slices``, ``improvenn`` and ``improvenn + model`` also at 1 epoch, in the
+  same rounds: the per-epoch cost is (T(E) - T(1)) / (E - 1); the per-run fixed cost is the
+  intercept T(1) - per-epoch cost, and improvenn's own is its intercept minus the bare loop's.
+- ``cli``: the same through processes, as users run them: ``improvenn train`` against
+  ``python benchmarks/workloads.py`` (the bare slice loop as a command) at E + 1 and 1 epochs.
+- ``phases``: ``improvenn + model`` again, each phase of ``train()`` timed (``phases.py``).
+
+Rounds interleave every job, rotating their order; before each job the script waits for
+the CPUs to be quiet and records how busy they were. Usage: ``python
+benchmarks/bench_training.py [--rounds 5] [--workloads W1,W2] [--sections runs,epochs,cli,
+phases] [--json PATH]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import gc
-import importlib.util
 import json
-import logging
 import math
 import os
-import platform
-import pstats
 import statistics
+import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import numpy as np
-import pandas as pd
-import torch
+import peers
+import timing
 from mlflow.tracking import MlflowClient
-from sklearn.datasets import make_classification
-from torch.utils.data import DataLoader, TensorDataset
+from phases import PHASES, timed_phases
+from workloads import Workload, bare_loop, dataloader_batches, load, make_workloads, slice_batches
 
 from mlflow_improvenn.runs.training_run import train
-from mlflow_improvenn.training import data
-from mlflow_improvenn.training.loop import Objective, Split, evaluate, to_device_splits
-from mlflow_improvenn.training.models import build_model
 from mlflow_improvenn.training.options import TrainConfig
-from mlflow_improvenn.training.regularization import build_optimizer
 
-EXPERIMENT = "bench"
-EVAL_BATCH = 8192  # the trainer's evaluation chunk: dev is evaluated in one batch by all
-HAS_LIGHTNING = importlib.util.find_spec("lightning") is not None
-HAS_SKORCH = importlib.util.find_spec("skorch") is not None
-
-
-@dataclass
-class Workload:
-    name: str
-    description: str
-    config: TrainConfig
-    splits: data.DataSplits  # numpy, exactly the split the trainer makes from `config`
-    train: Split
-    dev: Split
+EXPERIMENT = peers.EXPERIMENT
+SHORT = 1  # epochs of the short runs that give the intercept
+HERE = Path(__file__).resolve().parent
+SECTIONS = ("runs", "epochs", "cli", "phases")
 
 
-def make_workloads(names: Iterable[str], directory: Path) -> list[Workload]:
-    """W1 (written once to parquet, as a user's file would be) and W2 (generated moons)."""
-    common = dict(
-        optimizer="adam", scheduler="step", gamma=0.5, patience=0, device="cpu",
-        log_model=False, seed=0,
-    )
-    configs = {}
-    if "W1" in names:
-        x, y = make_classification(
-            n_samples=20_000, n_features=64, n_informative=32, n_redundant=8, n_classes=10,
-            n_clusters_per_class=1, class_sep=1.0, random_state=0,
-        )
-        path = directory / "w1.parquet"
-        pd.DataFrame(x.astype(np.float32), columns=[f"f{i}" for i in range(64)]).assign(
-            y=y).to_parquet(path)
-        configs["W1"] = (
-            "20,000 x 64, 10 classes, MLP 256-256 + BatchNorm + dropout 0.2, batch 128, "
-            "10 epochs, Adam 1e-3, step LR",
-            TrainConfig(dataset=f"parquet:{path}", target="y", hidden_units=(256, 256),
-                        batch_norm=True, dropout=(0.2,), batch_size=128, max_epochs=10,
-                        lr=1e-3, step_size=4, **common),
-        )
-    if "W2" in names:
-        configs["W2"] = (
-            "400 points of two moons, MLP 32-32, batch 64, 300 epochs, Adam 1e-2, step LR",
-            TrainConfig(dataset="moons", n_samples=400, hidden_units=(32, 32), batch_size=64,
-                        max_epochs=300, lr=1e-2, step_size=100, **common),
-        )
-    workloads = []
-    for name, (description, config) in configs.items():
-        splits = data.load(config)
-        tensors = to_device_splits(splits, torch.device("cpu"))
-        workloads.append(
-            Workload(name, description, config, splits, tensors["train"], tensors["dev"])
-        )
-    return workloads
+def fit_bare_slices(config: TrainConfig, workdir: Path) -> float:
+    loaded = load(config)
+    return bare_loop(config, loaded, slice_batches(config, loaded))
 
 
-def fresh_model(w: Workload) -> torch.nn.Module:
-    torch.manual_seed(w.config.seed)
-    return build_model(w.config, w.splits)
+def fit_bare_dataloader(config: TrainConfig, workdir: Path) -> float:
+    loaded = load(config)
+    return bare_loop(config, loaded, dataloader_batches(config, loaded))
 
 
-def train_loader(w: Workload) -> DataLoader:
-    generator = torch.Generator().manual_seed(w.config.seed)
-    dataset = TensorDataset(w.train.x, w.train.y)
-    return DataLoader(dataset, batch_size=w.config.batch_size, shuffle=True, generator=generator)
-
-
-def dev_loader(w: Workload) -> DataLoader:
-    return DataLoader(TensorDataset(w.dev.x, w.dev.y), batch_size=EVAL_BATCH)
-
-
-def slice_batches(w: Workload) -> Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]:
-    generator = torch.Generator().manual_seed(w.config.seed)
-
-    def batches() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(len(w.train), generator=generator)
-        return ((w.train.x[i], w.train.y[i]) for i in order.split(w.config.batch_size))
-
-    return batches
-
-
-def bare_loop(
-    w: Workload,
-    batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
-    log: Callable[[dict[str, float], int], None] | None = None,
-) -> float:
-    """The hand-written loop: train, evaluate dev, (log), step the LR. Returns dev error."""
-    model = fresh_model(w)
-    optimizer = build_optimizer(w.config, model)
-    schedule = torch.optim.lr_scheduler.StepLR(optimizer, w.config.step_size, w.config.gamma)
-    objective = Objective(w.splits.task)
-    dev_error = math.nan
-    for epoch in range(1, w.config.max_epochs + 1):
-        started, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-        model.train()
-        total_loss, wrong = torch.zeros(()), torch.zeros(())
-        for x, y in batches():
-            output = model(x)
-            loss = objective.loss(output, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.detach() * len(x)
-            wrong += objective.errors(output.detach(), y)
-        dev_loss, dev_error = evaluate(model, w.dev, objective)
-        if log is not None:
-            log({"train_loss": total_loss.item() / len(w.train),
-                 "train_error": wrong.item() / len(w.train), "dev_loss": dev_loss,
-                 "dev_error": dev_error, "lr": lr,
-                 "epoch_seconds": time.perf_counter() - started}, epoch)
-        schedule.step()
-    return dev_error
-
-
-def fit_bare_dataloader(w: Workload, workdir: Path) -> float:
-    loader = train_loader(w)
-    return bare_loop(w, lambda: loader)
-
-
-def fit_bare_slices(w: Workload, workdir: Path) -> float:
-    return bare_loop(w, slice_batches(w))
-
-
-def fit_bare_slices_sync_log(w: Workload, workdir: Path) -> float:
+def fit_bare_sync_log(config: TrainConfig, workdir: Path) -> float:
+    loaded = load(config)
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run():
-        mlflow.log_params(w.config.to_params())
-        return bare_loop(w, slice_batches(w), lambda m, epoch: mlflow.log_metrics(m, step=epoch))
+        mlflow.log_params(config.to_params())
+        return bare_loop(config, loaded, slice_batches(config, loaded),
+                         lambda metrics, epoch: mlflow.log_metrics(metrics, step=epoch))
 
 
-def fit_improvenn(w: Workload, workdir: Path) -> float:
-    outcome = train(w.config, experiment=EXPERIMENT)
+def fit_improvenn(config: TrainConfig, workdir: Path) -> float:
+    outcome = train(config, experiment=EXPERIMENT)
     return float(outcome.history["dev_error"].iloc[-1])
 
 
-def fit_lightning(w: Workload, workdir: Path) -> float:
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import MLFlowLogger
-
-    class Module(L.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = fresh_model(w)
-            self.objective = Objective(w.splits.task)
-            self.save_hyperparameters(w.config.to_params())
-
-        def _step(self, batch: list[torch.Tensor], split: str) -> torch.Tensor:
-            x, y = batch
-            output = self.model(x)
-            loss = self.objective.loss(output, y)
-            error = self.objective.errors(output.detach(), y) / len(x)
-            self.log_dict({f"{split}_loss": loss, f"{split}_error": error},
-                          on_step=False, on_epoch=True, batch_size=len(x))
-            return loss
-
-        def training_step(self, batch: list[torch.Tensor], _: int) -> torch.Tensor:
-            return self._step(batch, "train")
-
-        def validation_step(self, batch: list[torch.Tensor], _: int) -> None:
-            self._step(batch, "dev")
-
-        def configure_optimizers(self) -> dict:
-            optimizer = build_optimizer(w.config, self.model)
-            schedule = torch.optim.lr_scheduler.StepLR(
-                optimizer, w.config.step_size, w.config.gamma)
-            return {"optimizer": optimizer, "lr_scheduler": schedule}
-
-    trainer = L.Trainer(
-        max_epochs=w.config.max_epochs, accelerator="cpu", devices=1,
-        logger=MLFlowLogger(experiment_name=EXPERIMENT, tracking_uri=mlflow.get_tracking_uri()),
-        callbacks=[
-            EarlyStopping("dev_loss", patience=w.config.max_epochs + 1),
-            ModelCheckpoint(dirpath=workdir / "lightning", monitor="dev_loss", save_top_k=1),
-            LearningRateMonitor(logging_interval="epoch"),
-        ],
-        default_root_dir=workdir, num_sanity_val_steps=0, enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(Module(), train_loader(w), dev_loader(w))
-    return float(trainer.callback_metrics["dev_error"])
+def fit_improvenn_model(config: TrainConfig, workdir: Path) -> float:
+    return fit_improvenn(config.replace(log_model=True), workdir)
 
 
-def fit_skorch(w: Workload, workdir: Path) -> float:
-    from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
-    from skorch.callbacks import (
-        Checkpoint,
-        EarlyStopping,
-        EpochScoring,
-        LRScheduler,
-        MlflowLogger,
-    )
-    from skorch.dataset import Dataset
-    from skorch.helper import predefined_split
-
-    client = MlflowClient()
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    run = client.create_run(experiment.experiment_id)
-    client.log_batch(run.info.run_id, params=[
-        mlflow.entities.Param(k, v) for k, v in w.config.to_params().items()])
-    binary = w.splits.task == "binary"
-    y_train, y_dev = (y.astype(np.float32 if binary else np.int64)
-                      for y in (w.splits.y_train, w.splits.y_dev))
-    net_class = NeuralNetBinaryClassifier if binary else NeuralNetClassifier
-    criterion = torch.nn.BCEWithLogitsLoss if binary else torch.nn.CrossEntropyLoss
-    net = net_class(
-        fresh_model(w), criterion=criterion, optimizer=torch.optim.Adam, lr=w.config.lr,
-        max_epochs=w.config.max_epochs, batch_size=w.config.batch_size,
-        iterator_train__shuffle=True, iterator_valid__batch_size=EVAL_BATCH,
-        train_split=predefined_split(Dataset(w.splits.x_dev, y_dev)),
-        callbacks=[
-            EpochScoring("accuracy", lower_is_better=False, on_train=True, name="train_acc"),
-            EarlyStopping(monitor="valid_loss", patience=w.config.max_epochs + 1),
-            LRScheduler(policy=torch.optim.lr_scheduler.StepLR,
-                        step_size=w.config.step_size, gamma=w.config.gamma),
-            Checkpoint(monitor="valid_loss_best", dirname=str(workdir / "skorch")),
-            MlflowLogger(run=run, client=client),
-        ],
-        device="cpu", verbose=0,
-    )
-    net.fit(w.splits.x_train, y_train)
-    return 1.0 - float(net.history[-1, "valid_acc"])
+BARE, IMPROVENN, WITH_MODEL = "bare slices", "improvenn", "improvenn + model"
+CLI_IMPROVENN, CLI_BARE = "CLI: improvenn train", "CLI: bare loop"
+#: name: (fit, whether it writes to a store)
+CONFIGURATIONS: dict[str, tuple[Callable[[TrainConfig, Path], float], bool]] = {
+    "bare DataLoader": (fit_bare_dataloader, False),
+    BARE: (fit_bare_slices, False),
+    "bare slices + sync log": (fit_bare_sync_log, True),
+    IMPROVENN: (fit_improvenn, True),
+    WITH_MODEL: (fit_improvenn_model, True),
+    **{name: (fit, True) for name, fit in peers.available().items()},
+}
+TWO_LENGTHS = (BARE, IMPROVENN, WITH_MODEL)
 
 
 @dataclass(frozen=True)
-class Configuration:
+class Job:
+    workload: str
     name: str
-    fit: Callable[[Workload, Path], float]
-    tracked: bool
+    epochs: int
+    run: Callable[[], tuple[timing.Sample, float | None]]  # its sample and last dev error
 
 
-CONFIGURATIONS = [
-    Configuration("bare DataLoader", fit_bare_dataloader, tracked=False),
-    Configuration("bare slices", fit_bare_slices, tracked=False),
-    Configuration("bare slices + sync log", fit_bare_slices_sync_log, tracked=True),
-    Configuration("improvenn", fit_improvenn, tracked=True),
-    Configuration("Lightning", fit_lightning, tracked=True),
-    Configuration("skorch", fit_skorch, tracked=True),
-]
-MISSING = {"Lightning": not HAS_LIGHTNING, "skorch": not HAS_SKORCH}
+def fresh_store(root: Path) -> Path:
+    """A new folder holding a new sqlite store with the experiment, made before any clock."""
+    workdir = Path(tempfile.mkdtemp(dir=root))
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment(EXPERIMENT, (workdir / "artifacts").as_uri())
+    mlflow.set_tracking_uri(uri)
+    return workdir
 
 
-def busy_share(seconds: float = 0.3) -> float:
-    """Share of all CPUs busy over ``seconds`` (Linux /proc/stat; 0 elsewhere)."""
-
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
-        return sum(values), values[3] + values[4]  # total, idle + iowait
-
-    if not Path("/proc/stat").exists():
-        return 0.0
-    (total0, idle0), _, (total1, idle1) = sample(), time.sleep(seconds), sample()
-    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+def in_process(
+    fit: Callable[[TrainConfig, Path], float], tracked: bool, config: TrainConfig, root: Path
+) -> tuple[timing.Sample, float]:
+    workdir = fresh_store(root) if tracked else Path(tempfile.mkdtemp(dir=root))
+    return timing.timed(lambda: fit(config, workdir))
 
 
-def wait_for_quiet_cpu(limit: float = 0.25, patience_s: float = 120.0) -> float:
-    """Wait until other processes leave the CPUs (at most ``patience_s``); the last share."""
-    deadline = time.monotonic() + patience_s
-    share = busy_share()
-    while share > limit and time.monotonic() < deadline:
-        time.sleep(1.0)
-        share = busy_share()
-    return share
-
-
-def run_once(c: Configuration, w: Workload, root: Path) -> tuple[float, float, float]:
-    """Fit once in a fresh directory (and store): seconds, final dev error, CPU busy before."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"{w.name}-", dir=root))
-    if c.tracked:
-        uri = f"sqlite:///{workdir / 'mlflow.db'}"
-        MlflowClient(uri).create_experiment(EXPERIMENT, (workdir / "artifacts").as_uri())
-        mlflow.set_tracking_uri(uri)
-    gc.collect()
-    busy = wait_for_quiet_cpu()
-    started = time.perf_counter()
-    dev_error = c.fit(w, workdir)
-    return time.perf_counter() - started, dev_error, busy
-
-
-def benchmark(
-    workloads: list[Workload], configurations: list[Configuration], rounds: int, root: Path
-) -> dict[str, dict[str, dict]]:
-    """Warm up each pair once (imports, lazy inits), then time ``rounds`` interleaved rounds."""
-    for w in workloads:
-        short = Workload(w.name, w.description, w.config.replace(max_epochs=2), w.splits,
-                         w.train, w.dev)
-        for c in configurations:
-            run_once(c, short, root)
-    times = {w.name: {c.name: [] for c in configurations} for w in workloads}
-    errors = {w.name: {c.name: [] for c in configurations} for w in workloads}
-    for r in range(rounds):
-        for w in workloads:
-            shift = r % len(configurations)  # rotate the order so no one always goes first
-            for c in configurations[shift:] + configurations[:shift]:
-                seconds, dev_error, busy = run_once(c, w, root)
-                times[w.name][c.name].append(seconds)
-                errors[w.name][c.name].append(dev_error)
-                print(f"  round {r + 1} {w.name} {c.name:<24} {seconds:7.3f} s  "
-                      f"dev error {dev_error:.4f}  (CPUs {busy:.0%} busy before)", flush=True)
+def cli_commands(w: Workload, epochs: int, root: Path) -> dict[str, list[str]]:
+    """``improvenn train`` with the workload's options, and the bare loop as a command."""
+    config = w.config.replace(max_epochs=epochs)
+    default = TrainConfig().to_params()
+    options = [f"--{key.replace('_', '-')}={value}"
+               for key, value in config.to_params().items() if value != default[key]]
     return {
-        w.name: {
-            c.name: {"seconds": times[w.name][c.name],
-                     "median_s": statistics.median(times[w.name][c.name]),
-                     "min_s": min(times[w.name][c.name]),
-                     "dev_error": statistics.median(errors[w.name][c.name])}
-            for c in configurations
-        }
-        for w in workloads
+        CLI_IMPROVENN: [str(Path(sys.executable).parent / "improvenn"), "train", "--quiet",
+                        f"--experiment={EXPERIMENT}", *options],
+        CLI_BARE: [sys.executable, str(HERE / "workloads.py"), w.name, f"--epochs={epochs}",
+                   f"--data-dir={root}"],
     }
 
 
-def add_ratios_and_check(results: dict, workloads: list[Workload]) -> None:
-    """Ratios to both bare loops; dev errors within 3 binomial standard errors of the median."""
+def in_a_process(name: str, command: list[str], root: Path) -> tuple[timing.Sample, None]:
+    env = dict(os.environ)
+    if name == CLI_IMPROVENN:
+        fresh_store(root)
+        env["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
+    return timing.timed_process(command, env), None
+
+
+def make_jobs(
+    workloads: list[Workload], sections: set[str], root: Path,
+    configurations: dict[str, tuple[Callable[[TrainConfig, Path], float], bool]] = CONFIGURATIONS,
+) -> list[Job]:
+    """The jobs of ``sections``: every configuration at E epochs (``runs``), those of
+    TWO_LENGTHS at E and SHORT (``epochs``), both commands at E + 1 and SHORT (``cli``)."""
+    jobs = []
     for w in workloads:
-        rows = results[w.name]
-        for row in rows.values():
-            for base in ("bare DataLoader", "bare slices"):
-                if base in rows:
-                    row[f"ratio_to_{base}"] = row["median_s"] / rows[base]["median_s"]
-        reference = statistics.median(row["dev_error"] for row in rows.values())
-        tolerance = 3 * math.sqrt(max(reference * (1 - reference), 0.01) / len(w.dev))
-        for row in rows.values():
-            row["dev_error_ok"] = abs(row["dev_error"] - reference) <= tolerance
-        rows["_check"] = {"reference_dev_error": reference, "tolerance": tolerance}
+        full = w.config.max_epochs
+        for name, (fit, tracked) in configurations.items():
+            two = "epochs" in sections and name in TWO_LENGTHS
+            for epochs in ([full] if "runs" in sections or two else []) + ([SHORT] if two else []):
+                config = w.config.replace(max_epochs=epochs)
+                jobs.append(Job(w.name, name, epochs, lambda f=fit, t=tracked, c=config:
+                                in_process(f, t, c, root)))
+        if "cli" in sections:
+            for epochs in (full + 1, SHORT):
+                for name, command in cli_commands(w, epochs, root).items():
+                    jobs.append(Job(w.name, name, epochs,
+                                    lambda n=name, c=command: in_a_process(n, c, root)))
+    return jobs
 
 
-def print_table(results: dict, workloads: list[Workload]) -> None:
+def run_rounds(jobs: list[Job], rounds: int) -> dict[tuple[str, str, int], list]:
+    """Each job ``rounds`` times, interleaved, after one warm-up call of each at its shortest
+    (imports, lazy initialisations, caches): ``{(workload, name, epochs): [(sample, dev
+    error)]}``."""
+    warmed = set()
+    for job in sorted(jobs, key=lambda j: j.epochs):
+        if (job.workload, job.name) not in warmed:
+            job.run()
+            warmed.add((job.workload, job.name))
+    results: dict[tuple[str, str, int], list] = {(j.workload, j.name, j.epochs): [] for j in jobs}
+    for r in range(rounds):
+        shift = r * len(jobs) // rounds
+        for job in jobs[shift:] + jobs[:shift]:
+            sample, dev_error = job.run()
+            results[job.workload, job.name, job.epochs].append((sample, dev_error))
+            print(f"  round {r + 1} {job.workload} {job.name:<24} {job.epochs:>4} epochs "
+                  f"{sample.wall_s:7.3f} s wall {sample.cpu_s:7.3f} s CPU "
+                  f"(CPUs {sample.busy_before:.0%} busy before)", flush=True)
+    return results
+
+
+def summaries(results: dict) -> dict[tuple[str, str, int], timing.Summary]:
+    return {key: timing.Summary.of([s for s, _ in rows]) for key, rows in results.items()}
+
+
+def print_runs(w: Workload, results: dict, table: dict) -> dict:
+    """The whole-run table of one workload; returns its rows for the JSON output."""
+    full = w.config.max_epochs
+    names = [key[1] for key in table if key[0] == w.name and key[2] == full
+             and not key[1].startswith("CLI")]
+    base = table[w.name, BARE, full].wall_s
+    errors = {n: statistics.median(e for _, e in results[w.name, n, full]) for n in names}
+    reference = statistics.median(errors.values())
+    dev_rows = len(load(w.config).dev)
+    tolerance = 3 * math.sqrt(max(reference * (1 - reference), 0.01) / dev_rows)
+    print(f"\n{w.name}: {w.description}; whole runs, in this process")
+    print(f"{'configuration':<24} {'median s':>9} {'min s':>7} {'spread':>7} {'CPU s':>7} "
+          f"{'/ bare slices':>14} {'dev error':>10}")
+    rows = {}
+    for n in names:
+        s = table[w.name, n, full]
+        flag = "" if abs(errors[n] - reference) <= tolerance else "  <- differs"
+        print(f"{n:<24} {s.wall_s:9.3f} {s.min_s:7.3f} {s.spread:7.0%} {s.cpu_s:7.3f} "
+              f"{s.wall_s / base:14.2f} {errors[n]:10.4f}{flag}")
+        rows[n] = {**vars(s), "ratio_to_bare_slices": s.wall_s / base, "dev_error": errors[n]}
+    print(f"dev errors agree within 3 binomial s.e. ({tolerance:.4f}) of their median "
+          f"{reference:.4f} unless marked")
+    return rows
+
+
+def intercept_and_slope(
+    long: timing.Summary, short: timing.Summary, long_epochs: int, short_epochs: int
+) -> tuple[float, float]:
+    """(fixed s, per-epoch s): the line through the median wall times at two lengths."""
+    per_epoch = (long.wall_s - short.wall_s) / (long_epochs - short_epochs)
+    return short.wall_s - per_epoch * short_epochs, per_epoch
+
+
+def print_epochs(w: Workload, table: dict, cli: bool) -> dict:
+    """Per-epoch and fixed costs, in process and (``cli``) through processes."""
+    full = w.config.max_epochs
+    pairs = [(n, full, SHORT) for n in TWO_LENGTHS]
+    if cli:
+        pairs += [(n, full + 1, SHORT) for n in (CLI_BARE, CLI_IMPROVENN)]
+    print(f"\n{w.name}: per-epoch and fixed cost (from medians at {SHORT} and E epochs)")
+    print(f"{'configuration':<24} {'per epoch ms':>13} {'/ bare':>7} {'fixed ms':>9} "
+          f"{'over bare ms':>13}")
+    rows, bare = {}, {}
+    for name, long, short in pairs:
+        if (w.name, name, long) not in table or (w.name, name, short) not in table:
+            continue
+        fixed, per_epoch = intercept_and_slope(table[w.name, name, long],
+                                               table[w.name, name, short], long, short)
+        base = bare.setdefault(name.startswith("CLI"), (fixed, per_epoch))
+        rows[name] = {"fixed_s": fixed, "per_epoch_s": per_epoch,
+                      "per_epoch_ratio": per_epoch / base[1], "fixed_over_bare_s": fixed - base[0]}
+        print(f"{name:<24} {per_epoch * 1000:13.3f} {per_epoch / base[1]:7.2f} "
+              f"{fixed * 1000:9.0f} {(fixed - base[0]) * 1000:13.0f}")
+    return rows
+
+
+def time_phases(workloads: list[Workload], rounds: int, root: Path) -> dict:
+    """Median wall and CPU ms of each phase of ``improvenn + model``, over ``rounds`` runs."""
+    document = {}
     for w in workloads:
-        rows = results[w.name]
-        check = rows["_check"]
-        print(f"\n{w.name}: {w.description}")
-        print(f"{'configuration':<24} {'median s':>9} {'/ DataLoader':>13} {'/ slices':>9} "
-              f"{'min s':>7} {'dev error':>10}")
-        for name, row in rows.items():
-            if name.startswith("_"):
-                continue
-            ok = "" if row["dev_error_ok"] else "  <- differs"
-            print(f"{name:<24} {row['median_s']:9.3f} "
-                  f"{row.get('ratio_to_bare DataLoader', math.nan):13.2f} "
-                  f"{row.get('ratio_to_bare slices', math.nan):9.2f} {row['min_s']:7.3f} "
-                  f"{row['dev_error']:10.4f}{ok}")
-        print(f"dev error check: median {check['reference_dev_error']:.4f}, tolerance "
-              f"+/-{check['tolerance']:.4f} (3 binomial s.e. on {len(w.dev)} dev rows): "
-              + ("all agree" if all(r.get("dev_error_ok", True) for r in rows.values())
-                 else "SOME DIFFER"))
-
-
-#: Phases of improvenn's ``train()``, read off cProfile's cumulative time of these functions
-#: (main thread only: the metric writer's background thread is not seen, which matters for
-#: long runs only: it writes once a second).
-PHASES = [
-    ("data load", "mlflow_improvenn/data.py", "load"),
-    ("run start + tags", "mlflow_improvenn/tracking.py", "start"),
-    ("log params", "mlflow_improvenn/tracking.py", "log_params"),
-    ("training loop (Trainer.fit)", "mlflow_improvenn/training.py", "fit"),
-    ("  of which: metric queue (MetricWriter.add)", "mlflow_improvenn/tracking.py", "add"),
-    ("evaluate restored best weights", "mlflow_improvenn/run.py", "_evaluate_best"),
-    ("history.csv, learning-curve plot, best.pt", "mlflow_improvenn/artifacts.py",
-     "write_run_files"),
-    ("  of which: learning-curve plot", "mlflow_improvenn/plots.py", "learning_curves"),
-    ("metric flush (MetricWriter.close, log_batch)", "mlflow_improvenn/tracking.py", "close"),
-    ("summary metrics and tags", "mlflow_improvenn/tracking.py", "log_summary"),
-    ("artifact upload", "mlflow_improvenn/tracking.py", "log_artifacts"),
-    ("end run", "mlflow_improvenn/tracking.py", "end"),
-]
-
-
-def profile_improvenn(workloads: list[Workload], root: Path, directory: Path) -> None:
-    """Profile one improvenn fit per workload; print its phases beside a bare slice loop."""
-    directory.mkdir(parents=True, exist_ok=True)
-    improvenn, bare = (next(c for c in CONFIGURATIONS if c.name == name)
-                       for name in ("improvenn", "bare slices"))
-    for w in workloads:
-        bare_s = statistics.median(run_once(bare, w, root)[0] for _ in range(3))
-        profiler = cProfile.Profile()
-        profiler.enable()
-        total_s = run_once(improvenn, w, root)[0]
-        profiler.disable()
-        profiler.dump_stats(directory / f"{w.name}.prof")
-        cumulative = _cumulative_by_function(pstats.Stats(profiler))
-        print(f"\n{w.name}, improvenn under cProfile: {total_s:.3f} s "
-              f"(bare slice loop without profiler: {bare_s:.3f} s)")
-        for label, file, function in PHASES:
-            seconds = cumulative.get((file, function), 0.0)
-            print(f"  {label:<46} {seconds * 1000:8.1f} ms  {seconds / total_s:6.1%}")
-
-
-def _cumulative_by_function(stats: pstats.Stats) -> dict[tuple[str, str], float]:
-    totals: dict[tuple[str, str], float] = {}
-    for (file, _, function), (_, _, _, cumulative, _) in stats.stats.items():
-        key = ("/".join(Path(file).parts[-2:]), function)
-        totals[key] = totals.get(key, 0.0) + cumulative
-    return totals
-
-
-def machine() -> dict[str, str]:
-    import mlflow as _mlflow
-
-    info = {
-        "cpus": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
-        "python": platform.python_version(), "torch": torch.__version__,
-        "mlflow": _mlflow.__version__, "platform": platform.platform(),
-    }
-    for package in ("lightning", "skorch"):
-        if importlib.util.find_spec(package) is not None:
-            info[package] = __import__(package).__version__
-    return info
-
-
-def quiet() -> None:
-    """No progress, tips or warnings in the timing output (Lightning sets its level on import)."""
-    warnings.filterwarnings("ignore")
-    if HAS_LIGHTNING:
-        import lightning  # noqa: F401
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        totals: dict[str, list[list[float]]] = {label: [] for label, _, _ in PHASES}
+        walls = []
+        for _ in range(rounds):
+            with timed_phases() as phase_totals:
+                sample, _ = in_process(*CONFIGURATIONS[WITH_MODEL], w.config, root)
+            walls.append(sample.wall_s)
+            for label, values in phase_totals.items():
+                totals[label].append(values)
+        run_s = statistics.median(walls)
+        print(f"\n{w.name}: phases of improvenn + model, median of {rounds} "
+              f"(the run: {run_s:.3f} s)")
+        print(f"{'phase':<44} {'wall ms':>8} {'CPU ms':>8} {'share':>6}")
+        document[w.name] = {}
+        for label, values in totals.items():
+            wall = statistics.median(v[0] for v in values)
+            cpu = statistics.median(v[1] for v in values)
+            document[w.name][label] = {"wall_s": wall, "cpu_s": cpu}
+            print(f"{label:<44} {wall * 1000:8.1f} {cpu * 1000:8.1f} {wall / run_s:6.1%}")
+    return document
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workloads", default="W1,W2")
+    parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--profile", type=Path, help="profile improvenn, leave .prof files here")
     args = parser.parse_args()
-    quiet()
-    for name, missing in MISSING.items():
-        if missing:
-            print(f"{name} is not installed (pip install -e .[bench]): not measured.")
-    configurations = [c for c in CONFIGURATIONS if not MISSING.get(c.name)]
-    info = machine()
+    sections = set(args.sections.split(","))
+    if not sections <= set(SECTIONS):
+        parser.error(f"--sections: choose from {', '.join(SECTIONS)}")
+    warnings.filterwarnings("ignore")
+    peers.quiet()
+    info = timing.machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
-    with tempfile.TemporaryDirectory(prefix="improvenn-bench-") as root:
-        workloads = make_workloads(args.workloads.split(","), Path(root))
-        results = benchmark(workloads, configurations, args.rounds, Path(root))
-        add_ratios_and_check(results, workloads)
-        print_table(results, workloads)
-        if args.profile:
-            profile_improvenn(workloads, Path(root), args.profile)
+    document: dict = {"machine": info, "rounds": args.rounds}
+    with tempfile.TemporaryDirectory(prefix="improvenn-bench-") as folder:
+        root = Path(folder)
+        workloads = make_workloads(args.workloads.split(","), root)
+        results = run_rounds(make_jobs(workloads, sections - {"phases"}, root), args.rounds)
+        table = summaries(results)
+        for w in workloads:
+            if "runs" in sections:
+                document.setdefault("runs", {})[w.name] = print_runs(w, results, table)
+            if sections & {"epochs", "cli"}:
+                document.setdefault("epochs", {})[w.name] = print_epochs(
+                    w, table, "cli" in sections)
+        if "phases" in sections:
+            document["phases"] = time_phases(workloads, args.rounds, root)
     if args.json:
-        document = {"machine": info, "rounds": args.rounds,
-                    "workloads": {w.name: w.description for w in workloads},
-                    "results": results}
         args.json.write_text(json.dumps(document, indent=2, default=float))
 
 
