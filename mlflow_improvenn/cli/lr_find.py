@@ -41,7 +41,7 @@ def lr_find(start_lr: float, end_lr: float, num_steps: int, smoothing: float,
     """Sweep the learning rate over mini-batches and suggest one, as one MLflow run.
 
     Takes every option of improvenn train (its --lr is ignored: the test sweeps it).
-    Suggests the rate of the smoothed loss's minimum divided by 10 (fastai's minimum).
+    Suggests the middle of the longest descent of the smoothed loss (fastai's valley).
     """
     values["lr"] = "0.01" if values.get("lr") == "auto" else values["lr"]
     config = build_config(values)
@@ -56,6 +56,5 @@ def lr_find(start_lr: float, end_lr: float, num_steps: int, smoothing: float,
     if suggestion.lr != suggestion.lr:  # NaN
         raise click.ClickException("no descent to suggest a learning rate from: try a lower "
                                    "--start-lr or more --num-steps")
-    click.echo(f"Suggested lr {suggestion.lr:.3g}, the minimum's / 10 (valley "
-               f"{suggestion.valley:.3g}, steepest {suggestion.steepest:.3g}); see "
-               "plots/lr_find.png on the run.")
+    click.echo(f"Suggested lr {suggestion.lr:.3g} (minimum/10 {suggestion.min_div10:.3g}, "
+               f"steepest {suggestion.steepest:.3g}); see plots/lr_find.png on the run.")

@@ -3,9 +3,8 @@
 The run holds what a training run of the same options holds as params (but ``lr``, which
 the test sweeps), the sweep's settings (``lr_find_*``), the curve per step (``lr_find_lr``,
 ``lr_find_loss``, ``lr_find_loss_smoothed``, with ``step`` = iteration so the UI draws them),
-the suggestion as the metric ``suggested_lr`` and the tag ``improvenn.suggested_lr`` (the
-minimum's rate / 10, also ``suggested_lr_min_div10``, with its neighbours
-``suggested_lr_valley`` and ``suggested_lr_steepest``), and
+the suggestion as the metric ``suggested_lr`` and the tag ``improvenn.suggested_lr`` (with its
+neighbours ``suggested_lr_min_div10`` and ``suggested_lr_steepest``), and
 ``plots/lr_find.png``. It is tagged ``improvenn.role = lr_find``, so ``diagnose`` leaves it out.
 
 The run is created with the client, not ``mlflow.start_run``: under ``mlflow run`` the
@@ -167,7 +166,6 @@ def _log(client: MlflowClient, run_id: str, params: dict[str, str], result: Rang
             metrics.append(Metric("lr_find_loss_smoothed", float(smooth), now, step))
     suggestion = result.suggestion
     summary = {"suggested_lr": suggestion.lr, "suggested_lr_min_div10": suggestion.min_div10,
-               "suggested_lr_valley": suggestion.valley,
                "suggested_lr_steepest": suggestion.steepest, "lr_find_steps": len(result.lrs)}
     metrics += [Metric(k, float(v), now, SUMMARY_STEP) for k, v in summary.items()
                 if math.isfinite(v)]
@@ -179,7 +177,7 @@ def _log(client: MlflowClient, run_id: str, params: dict[str, str], result: Rang
     client.log_batch(run_id, tags=tags)
     with tempfile.TemporaryDirectory(prefix="improvenn-lr-find-") as folder:
         path = Path(folder) / Path(PLOT).name
-        marks = {"suggested (minimum / 10)": suggestion.lr, "valley": suggestion.valley,
+        marks = {"suggested (valley)": suggestion.lr, "minimum / 10": suggestion.min_div10,
                  "steepest": suggestion.steepest}
         name = run_name(config.replace(lr=AUTO, run_name="")).replace("-lr=auto", "")
         title = f"Learning-rate range test: {name}"

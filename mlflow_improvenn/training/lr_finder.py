@@ -11,22 +11,17 @@ it was: OHDSI DeepPatientLevelPrediction #141).
 The suggestion reads a smoothed curve: an exponential moving average with bias correction
 (fastai's ``SmoothenValue``), started after a burn-in of ``burn_in`` steps, so an early spike
 neither stops the test nor tricks the rule (Lightning #1767; the steepest point of the raw
-curve is noise, pytorch-lr-finder #86). The rule is fastai's ``minimum``: the learning rate
-of the smoothed curve's minimum divided by 10 ("one order of magnitude before the minimum",
-fastai v1's advice). The minimum marks where the rate starts to be too large, which depends
-little on how many steps the test takes at each rate; where the loss *starts* to fall does
-(a model that got more steps has learned more), and a rule read from the descent, fastai's
-``valley``, lands up to a decade too high or too low (docs/lr_table.md says by how much).
-Its neighbours are reported too: ``valley``, the middle of the longest descending stretch of
-the smoothed curve (its longest decreasing subsequence, each step at least
-:data:`VALLEY_STEP` of the first smoothed loss below the one before), and the steepest
-descent of the smoothed curve against log(lr) (``steep``).
+curve is noise, pytorch-lr-finder #86). The rule is fastai's ``valley``: the middle of the
+longest descending stretch of the smoothed curve (its longest decreasing subsequence, each
+step at least :data:`VALLEY_STEP` of the first smoothed loss below the one before).
+Its neighbours are reported too: the minimum's learning rate divided by 10 (fastai's
+``minimum``) and the steepest descent of the smoothed curve against log(lr) (``steep``).
 
 >>> import numpy as np
 >>> lrs = np.logspace(-6, 0, 60)
 >>> losses = 1 + np.tanh(np.log10(lrs) + 3) * -0.5 + (lrs > 0.1) * 50 * lrs  # falls, then rises
 >>> s = suggest(lrs, losses, RangeTestSettings(num_steps=60, burn_in=5, smoothing=0.5))
->>> 1e-4 < s.lr < 1e-2 and s.lr == s.min_div10
+>>> 1e-4 < s.lr < 1e-2
 True
 """
 
@@ -48,19 +43,14 @@ VALLEY_STEP = 0.01
 
 @dataclass(frozen=True)
 class Suggestion:
-    """The suggested learning rate (``min_div10``, also ``lr``) and its neighbours
-    (``valley``, ``steepest``); ``index`` is the step of the smoothed curve's minimum. NaN
-    rates where the smoothed curve is too short to read."""
+    """The suggested learning rate (``valley``) and its neighbours (``min_div10``,
+    ``steepest``); ``index`` is the step of the suggestion. NaN rates where the smoothed
+    curve is too short to read."""
 
+    lr: float
     min_div10: float
-    valley: float
     steepest: float
     index: int
-
-    @property
-    def lr(self) -> float:
-        """The suggestion: fastai's ``minimum`` rule."""
-        return self.min_div10
 
 
 @dataclass(frozen=True)
@@ -148,20 +138,20 @@ def smooth(losses: np.ndarray, beta: float, burn_in: int) -> np.ndarray:
 
 
 def suggest(lrs: np.ndarray, losses: np.ndarray, settings: RangeTestSettings) -> Suggestion:
-    """The minimum rule on the smoothed curve after the burn-in, and its two neighbours."""
+    """The valley rule on the smoothed curve after the burn-in, and its two neighbours."""
     curve = smooth(np.asarray(losses, dtype=float), settings.smoothing, settings.burn_in)
     known = np.flatnonzero(np.isfinite(curve))
     if len(known) < 3:
         return Suggestion(math.nan, math.nan, math.nan, -1)
     values, rates = curve[known], np.asarray(lrs, dtype=float)[known]
-    lowest = int(np.argmin(values))
     chain = longest_descent(values, VALLEY_STEP * abs(values[0]))
+    middle = int(chain[len(chain) // 2])
     slopes = np.gradient(values, np.log(rates))
     return Suggestion(
-        min_div10=float(rates[lowest] / 10),
-        valley=float(rates[int(chain[len(chain) // 2])]),
+        lr=float(rates[middle]),
+        min_div10=float(rates[int(np.argmin(values))] / 10),
         steepest=float(rates[int(np.argmin(slopes))]),
-        index=int(known[lowest]),
+        index=int(known[middle]),
     )
 
 
