@@ -3,17 +3,18 @@
     python scripts/lr_table.py            # a throw-away sqlite store in a temp dir
     MLFLOW_TRACKING_URI=... python scripts/lr_table.py --keep-runs
 
-For each case and each of :data:`SEEDS` (the seed draws the split, the initial weights and
-the batches): ``train --lr auto`` (the range test, then training with its suggestion); then
+For each case and each of the 5 :data:`SEEDS` (a seed draws the split, the initial weights
+and the batches): ``train --lr auto`` (the range test, then training with its suggestion); then
 ``improvenn sweep``'s grid sampler over 7 learning rates around the seeds' median suggestion
 (half a decade apart, it in the middle) times the same seeds, every run with the same options
 and epochs. The suggestion passes when its median dev loss over the seeds is within 10% of
-the best grid point's median. One seed is not enough: on moons, 5 seeds of one rate differ
-by up to 70% in dev loss, and the best of 7 rates on one seed is mostly the luckiest draw.
-Cases marked seen were in the study that chose the rule; those marked held out were first
-run here, after it was chosen. The table lands in
-docs/lr_table.md and, between its markers, in the README; docs/lr_find.png is the first
-case's range test. ``--workers 1`` keeps it to one core (about 15 minutes on a quiet one).
+the best grid point's median. One seed is not enough: 5 seeds of one rate differ by 1.3x
+(diabetes) to 9x (spiral) in dev loss, and on one seed the best rate itself fails the check
+against its 7 neighbours in 20 of 85 (set-up, seed) pairs (README). The first five cases
+are the issue's; those marked held out were added later, and the rule's settings were not
+chosen on them. The table lands in docs/lr_table.md and, between its markers, in the
+README; docs/lr_find.png is the first case's range test. ``--workers 1`` keeps it to one
+core (about 6 minutes on a quiet one).
 """
 
 from __future__ import annotations
@@ -51,17 +52,16 @@ CASES: dict[str, dict] = {
     "spiral, MLP 64x64, Adam": {"dataset": "spiral", "max_epochs": 100},
     "digits, CNN, Adam": {"dataset": "digits", "model": "cnn", "max_epochs": 20, "patience": 5},
     "diabetes (regression), MLP 64x64, Adam": {"dataset": "diabetes", "max_epochs": 100},
-    # seen: in the study that chose the rule (the README says which), not these five's table
-    "circles, MLP 64x64, Adam (seen)": {"dataset": "circles", "max_epochs": 100},
-    "spiral, MLP 64x64, SGD momentum 0.9 (seen)": {"dataset": "spiral", "optimizer": "sgd",
+    # held out: added after the rule's settings were chosen
+    "circles, MLP 64x64, Adam (held out)": {"dataset": "circles", "max_epochs": 100},
+    "spiral, MLP 64x64, SGD momentum 0.9 (held out)": {"dataset": "spiral", "optimizer": "sgd",
                                                    "max_epochs": 100},
-    "moons, MLP 128x128x128, Adam (seen)": {"dataset": "moons", "max_epochs": 100,
+    "moons, MLP 128x128x128, Adam (held out)": {"dataset": "moons", "max_epochs": 100,
                                             "hidden_units": (128, 128, 128)},
-    "digits, MLP 64x64, SGD momentum 0.9 (seen)": {"dataset": "digits", "optimizer": "sgd",
+    "digits, MLP 64x64, SGD momentum 0.9 (held out)": {"dataset": "digits", "optimizer": "sgd",
                                                    "max_epochs": 30, "patience": 5},
-    "diabetes (regression), MLP 64x64, SGD momentum 0.9 (seen)": {
+    "diabetes (regression), MLP 64x64, SGD momentum 0.9 (held out)": {
         "dataset": "diabetes", "optimizer": "sgd", "max_epochs": 100},
-    # held out: first run here, after the rule was chosen
     "moons, MLP 64x64 tanh, Adam (held out)": {"dataset": "moons", "activation": "tanh",
                                                "max_epochs": 100},
     "digits, CNN, SGD momentum 0.9 (held out)": {"dataset": "digits", "model": "cnn",
@@ -77,7 +77,7 @@ CASES: dict[str, dict] = {
         "dataset": "diabetes", "hidden_units": (32,), "dropout": (0.2,), "optimizer": "adamw",
         "max_epochs": 100},
 }
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 GRID_STEPS = range(-3, 4)  # the median suggestion times 10^(k/2)
 WITHIN = 1.10
 
@@ -122,7 +122,7 @@ def check(index: int, label: str, options: dict, workers: int) -> dict:
     ratio = dev_loss / medians.min()
     return {"case": label, "epochs": config.max_epochs, "suggested_lr": centre,
             "spread": (found["lr"].min(), found["lr"].max()),
-            "valley": float(np.median(found["valley"])),
+            "min_div10": float(np.median(found["min_div10"])),
             "steepest": float(np.median(found["steepest"])), "dev_loss": dev_loss,
             "grid_best_lr": float(medians.idxmin()), "grid_best_dev_loss": medians.min(),
             "ratio": ratio, "ok": ratio <= WITHIN}
@@ -147,7 +147,7 @@ def suggested_run(config: TrainConfig, experiment: str, keep_figure: bool) -> di
         with tempfile.TemporaryDirectory() as folder:
             shutil.copyfile(client.download_artifacts(finder.info.run_id, PLOT, folder), FIGURE)
     return {"lr": float(run.data.params["lr"]),
-            "valley": finder.data.metrics["suggested_lr_valley"],
+            "min_div10": finder.data.metrics["suggested_lr_min_div10"],
             "steepest": finder.data.metrics["suggested_lr_steepest"],
             "dev_loss": outcome.summary["best_dev_loss"]}
 
@@ -162,18 +162,18 @@ def _markdown(table: pd.DataFrame, minutes: float) -> str:
         "a decade apart around the median suggestion (it in the middle), each with the same "
         "seeds. Dev loss: the best epoch's, early stopping on it, the median over the seeds. "
         "Ratio: the suggestion's median dev loss over the best grid point's; it passes at "
-        "1.10 or less. *Seen*: in the study that chose the rule; *held out*: first run here, "
-        "after the rule was chosen."
+        "1.10 or less. The first five cases are the issue's; *held out*: added later, the "
+        "rule's settings were not chosen on them."
     )
     lines = [header, "",
-             "| case | epochs | suggested lr (minimum / 10): median (seeds' range) "
-             "| valley, steepest | its dev loss | grid's best lr | grid's best dev loss "
+             "| case | epochs | suggested lr (valley): median (seeds' range) "
+             "| min/10, steepest | its dev loss | grid's best lr | grid's best dev loss "
              "| ratio | within 10% |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in table.itertuples():
         lines.append(
             f"| {row.case} | {row.epochs} | {row.suggested_lr:.3g} ({row.spread[0]:.3g} to "
-            f"{row.spread[1]:.3g}) | {row.valley:.3g}, {row.steepest:.3g} | "
+            f"{row.spread[1]:.3g}) | {row.min_div10:.3g}, {row.steepest:.3g} | "
             f"{row.dev_loss:.4f} | {row.grid_best_lr:.3g} | "
             f"{row.grid_best_dev_loss:.4f} | {row.ratio:.3f} | {'yes' if row.ok else 'no'} |")
     return "\n".join(lines) + "\n"
