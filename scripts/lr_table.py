@@ -14,7 +14,7 @@ against its 7 neighbours in 20 of 85 (set-up, seed) pairs (README). The first fi
 are the issue's; those marked held out were added later, and the rule's settings were not
 chosen on them. The table lands in docs/lr_table.md and, between its markers, in the
 README; docs/lr_find.png is the first case's range test. ``--workers 1`` keeps it to one
-core (about 6 minutes on a quiet one).
+core (about 5 minutes on a quiet one).
 """
 
 from __future__ import annotations
