@@ -16,6 +16,9 @@ longest descending stretch of the smoothed curve (its longest decreasing subsequ
 step at least :data:`VALLEY_STEP` of the first smoothed loss below the one before).
 Its neighbours are reported too: the minimum's learning rate divided by 10 (fastai's
 ``minimum``) and the steepest descent of the smoothed curve against log(lr) (``steep``).
+How close it lands is measured in docs/lr_table.md (scripts/lr_table.py): within 10% of the
+best of 7 rates around it in 10 set-ups of 15, off by up to a decade, either way, in the
+rest; none of the other rules the README lists did better there.
 
 >>> import numpy as np
 >>> lrs = np.logspace(-6, 0, 60)

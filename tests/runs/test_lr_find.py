@@ -131,4 +131,4 @@ def test_readme_carries_the_generated_lr_table() -> None:
     readme = (root / "README.md").read_text()
     block = readme.split("<!-- lr-table:start -->")[1].split("<!-- lr-table:end -->")[0]
     assert block.strip() == (root / "docs" / "lr_table.md").read_text().strip()
-    assert block.count("\n| ") == 2 + 5  # header, rule, one row per case of the script
+    assert block.count("\n| ") == 2 + 15  # header, rule, one row per case of the script

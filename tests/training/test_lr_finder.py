@@ -9,7 +9,7 @@ import torch
 
 from mlflow_improvenn.training import data
 from mlflow_improvenn.training.loop import Trainer, to_device_splits
-from mlflow_improvenn.training.lr_finder import range_test, suggest
+from mlflow_improvenn.training.lr_finder import longest_descent, range_test, smooth, suggest
 from mlflow_improvenn.training.models import build_model
 from mlflow_improvenn.training.options import ConfigError, TrainConfig
 from mlflow_improvenn.training.range_test import RangeTestSettings
@@ -91,6 +91,34 @@ def test_the_suggestion_ignores_an_early_spike() -> None:
     assert raw_steepest < 1e-6
     no_burn_in = suggest(lrs, spiked, RangeTestSettings(burn_in=0))
     assert no_burn_in.steepest < 1e-6  # without the burn-in the spike's fall is steepest
+
+
+def test_the_valley_is_the_middle_of_a_planted_descent() -> None:
+    """Flat, then a fall linear in log(lr) from 1e-5 to 1e-2, then a steep rise: the
+    suggestion is the fall's middle, 10^-3.5, a little later for the average's lag."""
+    lrs = np.logspace(-7, 1, 100)
+    position = np.log10(lrs)
+    falling = np.clip(1.0 - 0.2 * (position + 5), 0.4, 1.0)
+    loss = falling + 2 * np.maximum(0, position + 2)
+    found = suggest(lrs, loss, RangeTestSettings())
+    assert 10**-3.5 <= found.lr < 10**-3.0
+
+
+def test_noise_drifting_down_a_flat_stretch_is_not_the_valley() -> None:
+    """Five decades of flat loss whose noise drifts down, then a real fall between 10^-1.5
+    and 10^-0.5: each valley step must fall by 1% of the loss, so the suggestion lies in the
+    real fall; fastai's any-step-down valley lands in the flat part."""
+    lrs = np.logspace(-7, 1, 100)
+    position = np.log10(lrs)
+    step = np.arange(100)
+    flat = 1 - 0.0004 * step + np.random.default_rng(0).normal(0, 0.001, 100)
+    bottom = 1 - 0.0004 * 69 - 0.5
+    loss = np.where(position > -1.5, bottom + 0.5 * np.clip(-0.5 - position, 0, 1), flat)
+    loss += 3 * np.maximum(0, position + 0.5)
+    assert 10**-1.5 < suggest(lrs, loss, RangeTestSettings()).lr < 10**-0.5
+    smoothed = smooth(loss, 0.9, 10)[10:]
+    anywhere = longest_descent(smoothed, step=0.0)
+    assert lrs[10:][anywhere[len(anywhere) // 2]] < 1e-3
 
 
 @pytest.mark.parametrize(("settings", "option"), [
