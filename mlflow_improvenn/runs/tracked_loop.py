@@ -38,7 +38,8 @@ from mlflow_improvenn.training.early_stopping import EarlyStopping, StopReason
 from mlflow_improvenn.training.history import EpochRecord
 from mlflow_improvenn.training.loop import _cloned
 from mlflow_improvenn.training.models import count_parameters
-from mlflow_improvenn.training.options import check_option, format_value
+from mlflow_improvenn.training.option_checks import check_option
+from mlflow_improvenn.training.options import format_value
 from mlflow_improvenn.training.user_code import code_paths_of
 
 #: ``evaluate(model)`` -> {"train": (loss, error), "dev": ..., "test": ...}; error None for

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlflow_improvenn.training.option_checks import check_option
 from mlflow_improvenn.training.option_rules import (
     is_custom,
     join_model_params,
@@ -27,7 +28,6 @@ from mlflow_improvenn.training.option_rules import (
 from mlflow_improvenn.training.options import (
     ConfigError,
     TrainConfig,
-    check_option,
     option_specs,
     parse_value,
 )

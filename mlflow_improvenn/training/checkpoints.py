@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
+from mlflow_improvenn.training.option_checks import check_option
 from mlflow_improvenn.training.options import (
     RESUME_OVERRIDES,
     ConfigError,
     TrainConfig,
-    check_option,
     option_specs,
     parse_value,
 )
