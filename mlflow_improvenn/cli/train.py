@@ -124,14 +124,12 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     from mlflow_improvenn.runs.training_run import RunFailed, check_config
     from mlflow_improvenn.runs.training_run import train as run_training
 
-    def check() -> None:  # a resumed run's data options come from its checkpoint
-        if not config.resume_from:
-            check_config(config)
-
-    with training_session("Training", check), \
-            progress_printer(config.max_epochs, quiet) as on_epoch:
+    # checked before the store is opened; a resumed run's data options are its checkpoint's
+    splits = None if config.resume_from else check_config(config)
+    with training_session("Training"), progress_printer(config.max_epochs, quiet) as on_epoch:
         try:
-            outcome = run_training(config, experiment=experiment, on_epoch=on_epoch)
+            outcome = run_training(config, experiment=experiment, on_epoch=on_epoch,
+                                   splits=splits)
         except RunFailed as error:
             raise click.ClickException(str(error)) from error
     _report(outcome)

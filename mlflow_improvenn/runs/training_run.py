@@ -83,6 +83,7 @@ def train(
     on_epoch: Callable[[EpochRecord], None] | None = None,
     parent_run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
+    splits: data.DataSplits | None = None,
 ) -> TrainOutcome:
     """Train ``config`` as one MLflow run in ``experiment`` (or the active/launching one).
 
@@ -91,7 +92,9 @@ def train(
     is nested under the active run, or under ``parent_run_id``; ``tags`` are set at its start.
     With ``config.resume_from`` the run continues another from its checkpoint. With
     ``lr="auto"`` the range test runs first, as a run of its own linked to this one both ways
-    (:mod:`mlflow_improvenn.runs.lr_find`).
+    (:mod:`mlflow_improvenn.runs.lr_find`). ``splits``: the data as :func:`check_config`
+    returned it for this ``config``, so that a caller that checks before it opens the store
+    (the command line) does not read the data twice.
     """
     if config.model == CUSTOM:
         raise ConfigError("model", "custom is the model given to fit(); here give mlp, cnn, "
@@ -107,11 +110,15 @@ def train(
         from mlflow_improvenn.runs.lr_find import found_lr, link_trained_run
 
         config, link = found_lr(config, experiment, parent_run_id)
-        outcome = train(config, experiment, on_epoch, parent_run_id, {**(tags or {}), **link})
+        outcome = train(config, experiment, on_epoch, parent_run_id, {**(tags or {}), **link},
+                        splits)
         link_trained_run(link, outcome.run_id)
         return outcome
     config, resume_point, resumed_experiment = load_resume_point(config)
-    splits_np, device = _checked_inputs(config)
+    if splits is not None and resume_point is None:
+        splits_np, device = splits, resolve_device(config.device)
+    else:
+        splits_np, device = _checked_inputs(config)
     torch.manual_seed(config.seed)
     model = build_model(config, splits_np)
     trainer = Trainer(config, model, to_device_splits(splits_np, device), splits_np.task, device)
@@ -223,11 +230,13 @@ def run_name(config: TrainConfig, label: str | None = None) -> str:
     return config.run_name or "-".join(parts)
 
 
-def check_config(config: TrainConfig, many_runs: bool = False) -> None:
+def check_config(config: TrainConfig, many_runs: bool = False) -> data.DataSplits | None:
     """Refuse what :func:`train` would refuse about the data and the device, for callers that
     create a run of their own first (a sweep's or the recipe's parent), so that bad input
     leaves no run behind. ``many_runs``: the config seeds many fresh runs (trials, recipe
-    steps), which cannot all continue one run's checkpoint. Raises :class:`ConfigError`."""
+    steps), which cannot all continue one run's checkpoint. Returns the data it read (None
+    for a ``py:`` loader's Datasets), for :func:`train`'s ``splits``. Raises
+    :class:`ConfigError`."""
     if many_runs and config.resume_from:
         raise ConfigError(
             "resume_from", "every run of a sweep or recipe trains from scratch; resume a single "
@@ -238,10 +247,11 @@ def check_config(config: TrainConfig, many_runs: bool = False) -> None:
         from mlflow_improvenn.runs.fitting import streamed_model
 
         streamed_model(config, datasets)
-        return
+        return None
     splits, _ = _checked_inputs(config)
     if is_custom(config.model):
         build_model(config, splits)  # a factory that fails, before any run
+    return splits
 
 
 def _checked_inputs(config: TrainConfig) -> tuple[data.DataSplits, torch.device]:

@@ -153,3 +153,16 @@ def test_a_refused_option_ends_only_a_run_mlflow_run_launched(tracking_uri, monk
     result = CliRunner().invoke(main, ["train", "--dropout", "1.5"])
     assert result.exit_code == 2 and "'--dropout'" in result.output
     assert mlflow.MlflowClient().get_run(run_id).info.status == status
+
+
+def test_train_reads_its_data_once(tracking_uri: str, monkeypatch) -> None:
+    """Before: twice, once to check the options before the store opens, once to train (a
+    large CSV was parsed twice)."""
+    from mlflow_improvenn.training import data
+
+    reads = []
+    load = data.load
+    monkeypatch.setattr(data, "load", lambda config: reads.append(config) or load(config))
+    result = CliRunner().invoke(main, ["train", "--quiet", *FAST])
+    assert result.exit_code == 0, result.output
+    assert len(reads) == 1
