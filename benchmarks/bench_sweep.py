@@ -7,8 +7,14 @@ process, with torch's default threads (``1``) or with one (``1/1t``); N workers 
 processes with one thread each, as ``improvenn sweep`` runs them. Rounds interleave the
 configurations; the load average is printed because other work on the machine skews all.
 
+``--per-trial`` measures instead what a sweep adds to each trial: a sweep of 20 one-epoch
+trials of W2 (400 moons, MLP 32-32) with ``--workers 1`` against 20 bare trainings (data
+load and the bare slice loop of ``workloads.py``) of the same learning rates, interleaved
+over the rounds, and where the sweep's time went (its trials' ``train()``, Optuna's
+storage and sampler, the report at the end).
+
 Usage: ``python benchmarks/bench_sweep.py [--trials 8] [--epochs 40] [--configs 1,1/1t,2]
-[--rounds 2]``
+[--rounds 2] [--per-trial]``
 """
 
 from __future__ import annotations
@@ -19,10 +25,15 @@ import platform
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import mlflow
+import numpy as np
+import timing
 import torch
+from workloads import bare_loop, load, make_workloads, slice_batches
 
+from mlflow_improvenn.search import sweep
 from mlflow_improvenn.search.space import parse_space
 from mlflow_improvenn.search.sweep import SweepSettings, run_sweep
 from mlflow_improvenn.training.options import TrainConfig
@@ -49,6 +60,66 @@ def time_sweep(trials: int, config: str, job: TrainConfig) -> float:
     return elapsed
 
 
+def per_trial(trials: int, rounds: int) -> None:
+    """Seconds a sweep adds to each of ``trials`` one-epoch trials (see the module doc)."""
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as folder:
+        job = make_workloads(["W2"], Path(folder))[0].config.replace(max_epochs=1)
+        lrs = np.logspace(-4, -1, trials)
+        results: dict[str, list[timing.Sample]] = {"sweep": [], "bare": []}
+        spent: dict[str, list[float]] = {"trials' train()": [], "report": []}
+        for _ in range(rounds):
+            for kind in results:
+                if kind == "bare":
+                    sample, _ = timing.timed(lambda: [_bare(job.replace(lr=lr)) for lr in lrs])
+                else:
+                    mlflow.set_tracking_uri(f"sqlite:///{tempfile.mkdtemp(dir=folder)}/m.db")
+                    mlflow.MlflowClient().search_experiments()
+                    with _timing(spent):
+                        sample, _ = timing.timed(lambda: run_sweep(job, SPACE, SweepSettings(
+                            n_trials=trials, workers=1, sampler="random", pruner="none")))
+                results[kind].append(sample)
+    sweep_s, bare_s = (statistics.median(s.wall_s for s in results[k]) for k in ("sweep", "bare"))
+    added_ms = (sweep_s - bare_s) / trials * 1000
+    print(f"{trials} one-epoch trials of W2, median of {rounds} interleaved rounds: sweep "
+          f"{sweep_s:.2f} s, bare {bare_s:.2f} s; the sweep adds {added_ms:.0f} ms a trial")
+    for label, values in spent.items():
+        print(f"  of the sweep: {label} {statistics.median(values):.2f} s")
+
+
+def _bare(config: TrainConfig) -> float:
+    loaded = load(config)
+    return bare_loop(config, loaded, slice_batches(config, loaded))
+
+
+class _timing:
+    """Wall seconds of the sweep's trials' ``train()`` and of its report, per sweep."""
+
+    def __init__(self, spent: dict[str, list[float]]) -> None:
+        self.spent = spent
+        self.targets = {"trials' train()": "train", "report": "log_sweep_report"}
+
+    def __enter__(self) -> None:
+        self.totals = dict.fromkeys(self.targets, 0.0)
+        self.originals = {name: getattr(sweep, name) for name in self.targets.values()}
+        for label, name in self.targets.items():
+            setattr(sweep, name, self._timed(label, self.originals[name]))
+
+    def _timed(self, label: str, function):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.totals[label] += time.perf_counter() - started
+        return timed
+
+    def __exit__(self, *exc) -> None:
+        for name, function in self.originals.items():
+            setattr(sweep, name, function)
+        for label, total in self.totals.items():
+            self.spent[label].append(total)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -56,7 +127,12 @@ def main() -> None:
                         help="worker counts; 1/1t: one worker with one torch thread")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=JOB.max_epochs, help="per trial")
+    parser.add_argument("--per-trial", action="store_true",
+                        help="what a sweep adds to each trial (20 one-epoch trials)")
     args = parser.parse_args()
+    if args.per_trial:
+        per_trial(20 if args.trials == 8 else args.trials, max(args.rounds, 3))
+        return
     job = JOB.replace(max_epochs=args.epochs)
     configs = args.configs.split(",")
     times: dict[str, list[float]] = {c: [] for c in configs}

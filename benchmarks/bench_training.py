@@ -26,7 +26,8 @@ Sections (``--sections``, default all):
   same rounds: the per-epoch cost is (T(E) - T(1)) / (E - 1); the per-run fixed cost is the
   intercept T(1) - per-epoch cost, and improvenn's own is its intercept minus the bare loop's.
 - ``cli``: the same through processes, as users run them: ``improvenn train`` against
-  ``python benchmarks/workloads.py`` (the bare slice loop as a command) at E + 1 and 1 epochs.
+  ``python benchmarks/workloads.py`` (the bare slice loop as a command) at 10 E + 1 and 1
+  epochs.
 - ``phases``: ``improvenn + model`` again, each phase of ``train()`` timed (``phases.py``).
 
 Rounds interleave every job, rotating their order; before each job the script waits for
@@ -61,6 +62,9 @@ from mlflow_improvenn.training.options import TrainConfig
 
 EXPERIMENT = peers.EXPERIMENT
 SHORT = 1  # epochs of the short runs that give the intercept
+#: The long command-line runs train this many times the workload's epochs (plus one): a
+#: process's start-up varies by +-0.1 s, which over 300 epochs would be +-0.3 ms an epoch.
+CLI_LONG = 10
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("runs", "epochs", "cli", "phases")
 
@@ -158,7 +162,7 @@ def make_jobs(
     configurations: dict[str, tuple[Callable[[TrainConfig, Path], float], bool]] = CONFIGURATIONS,
 ) -> list[Job]:
     """The jobs of ``sections``: every configuration at E epochs (``runs``), those of
-    TWO_LENGTHS at E and SHORT (``epochs``), both commands at E + 1 and SHORT (``cli``)."""
+    TWO_LENGTHS at E and SHORT (``epochs``), both commands at CLI_LONG E + 1 and SHORT (``cli``)."""
     jobs = []
     for w in workloads:
         full = w.config.max_epochs
@@ -169,7 +173,7 @@ def make_jobs(
                 jobs.append(Job(w.name, name, epochs, lambda f=fit, t=tracked, c=config:
                                 in_process(f, t, c, root)))
         if "cli" in sections:
-            for epochs in (full + 1, SHORT):
+            for epochs in (CLI_LONG * full + 1, SHORT):
                 for name, command in cli_commands(w, epochs, root).items():
                     jobs.append(Job(w.name, name, epochs,
                                     lambda n=name, c=command: in_a_process(n, c, root)))
@@ -239,7 +243,7 @@ def print_epochs(w: Workload, table: dict, cli: bool) -> dict:
     full = w.config.max_epochs
     pairs = [(n, full, SHORT) for n in TWO_LENGTHS]
     if cli:
-        pairs += [(n, full + 1, SHORT) for n in (CLI_BARE, CLI_IMPROVENN)]
+        pairs += [(n, CLI_LONG * full + 1, SHORT) for n in (CLI_BARE, CLI_IMPROVENN)]
     print(f"\n{w.name}: per-epoch and fixed cost (from medians at {SHORT} and E epochs)")
     print(f"{'configuration':<24} {'per epoch ms':>13} {'/ bare':>7} {'fixed ms':>9} "
           f"{'over bare ms':>13}")
