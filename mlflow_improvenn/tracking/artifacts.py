@@ -158,7 +158,9 @@ def save_custom_model(
     The model is pickled (MLflow's ``pickle`` format), not traced with ``torch.export``: any
     module and any input structure saves, and ``mlflow.pytorch.load_model`` gives back the
     user's own class. ``code_paths`` carries the source the pickle refers to by module
-    name, so that it loads in a fresh process where that source was never imported.
+    name, so that it loads in a fresh process where that source was never imported. MLflow's
+    warning that a pickle runs code when loaded is not printed: it would be in every run's
+    output, and the README says it where loading is explained (load from stores you trust).
     """
     import mlflow.pytorch
     from mlflow.models import infer_signature
@@ -172,8 +174,9 @@ def save_custom_model(
         signature = infer_signature(example, output)
     else:
         example = None
-    mlflow.pytorch.save_model(
-        served, path=str(path), signature=signature, input_example=example,
-        pip_requirements=_pip_requirements(), code_paths=code_paths or None, metadata=metadata,
-        serialization_format="pickle",
-    )
+    with _quiet("mlflow"):  # its caution about pickles, in every run's output: the README says it
+        mlflow.pytorch.save_model(
+            served, path=str(path), signature=signature, input_example=example,
+            pip_requirements=_pip_requirements(), code_paths=code_paths or None,
+            metadata=metadata, serialization_format="pickle",
+        )

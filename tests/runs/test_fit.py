@@ -166,3 +166,11 @@ def schema() -> dict:
     from tests.runs.test_run_schema import documented
 
     return documented()
+
+
+def test_logging_a_custom_model_prints_no_mlflow_warning(tracking_uri: str, capfd) -> None:
+    """Before: every fit() and track() run printed MLflow's caution that a pickled model runs
+    code when loaded (the README says it where loading is explained)."""
+    x, y = xor_arrays()
+    fit(residual_mlp(), (x[:150], y[:150]), (x[150:], y[150:]), code_paths=[], **FAST)
+    assert "WARNING" not in capfd.readouterr().err
