@@ -95,6 +95,25 @@ def _panels(frame: pd.DataFrame) -> list[tuple[Scale, float, pd.DataFrame]]:
     return panels
 
 
+def point_labels(rows: pd.DataFrame) -> list[str]:
+    """Each point's label: its run's name (its id's start without one); where names repeat,
+    the experiment before it, then the id's start after it, so no two points read alike.
+
+    >>> point_labels(pd.DataFrame({"run_id": ["a1b2c3d4e5", "f6a7b8c9d0"],
+    ...     "run_name": ["mlp-64", "mlp-64"], "experiment": ["qs", "big100"]}))
+    ['qs: mlp-64', 'big100: mlp-64']
+    """
+    names = [name or run_id[:8] for name, run_id in zip(rows["run_name"], rows["run_id"],
+                                                         strict=True)]
+    if len(set(names)) < len(names) and "experiment" in rows:
+        names = [f"{experiment}: {name}" for experiment, name in zip(rows["experiment"], names,
+                                                                     strict=True)]
+    if len(set(names)) < len(names):
+        names = [f"{name} ({run_id[:6]})" for name, run_id in zip(names, rows["run_id"],
+                                                                  strict=True)]
+    return names
+
+
 def _draw_panel(axis: Axes, rows: pd.DataFrame, scale: Scale, tolerance: float,
                 several: bool) -> None:
     (x_low, x_high), (y_low, y_high) = _limits(rows, tolerance)
@@ -107,9 +126,9 @@ def _draw_panel(axis: Axes, rows: pd.DataFrame, scale: Scale, tolerance: float,
     _points(axis, rows)
     if len(rows) <= _MAX_LABELS:
         middle = (x_low + x_high) / 2
-        for row in rows.itertuples():
+        for row, label in zip(rows.itertuples(), point_labels(rows), strict=True):
             left = row.avoidable_bias > middle  # label towards the centre, so it stays inside
-            axis.annotate(row.run_name or row.run_id[:8], (row.avoidable_bias, row.variance),
+            axis.annotate(label, (row.avoidable_bias, row.variance),
                           textcoords="offset points", xytext=(-4 if left else 4, 4),
                           ha="right" if left else "left", fontsize="small")
     axis.set_xlim(x_low, x_high)
