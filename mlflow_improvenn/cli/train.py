@@ -154,7 +154,8 @@ def _report(outcome: Any) -> None:
         f"Run {outcome.run_id} {outcome.status}: {outcome.stop_reason.value} at epoch "
         f"{outcome.stopped_epoch}, best epoch {outcome.best_epoch}."
     )
-    for name in ("best_train_error", "best_dev_error", "test_error", "best_dev_loss", "test_loss"):
+    for name in ("best_train_error", "best_dev_error", "test_error", "best_train_r2",
+                 "best_dev_r2", "test_r2", "best_dev_loss", "test_loss"):
         if name in summary:
             click.echo(f"  {name:<17}{summary[name]:.4f}")
     uri = redact_uri(mlflow.get_tracking_uri())

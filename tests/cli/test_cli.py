@@ -166,3 +166,10 @@ def test_train_reads_its_data_once(tracking_uri: str, monkeypatch) -> None:
     result = CliRunner().invoke(main, ["train", "--quiet", *FAST])
     assert result.exit_code == 0, result.output
     assert len(reads) == 1
+
+
+def test_a_regression_run_reports_its_r2(tracking_uri: str) -> None:
+    """Before: only the losses of a regression were printed, though the run logs R^2."""
+    result = CliRunner().invoke(main, ["train", *FAST, "--dataset", "diabetes", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "best_dev_r2" in result.output and "test_r2" in result.output
