@@ -26,6 +26,7 @@ import mlflow
 import torch
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context import registry as context_registry
 
 from mlflow_improvenn.runs.training_run import checked_inputs, resolved_params, run_name
 from mlflow_improvenn.tracking.finder_plots import draw_lr_find
@@ -97,8 +98,8 @@ def find_lr(
     client = MlflowClient()
     run = client.create_run(
         _experiment_id(client, experiment, parent_run_id),
-        run_name=f"lr-find {run_name(config.replace(lr=AUTO, run_name=''))}",
-        tags=_tags(parent_run_id, tags),
+        run_name=f"lr-find {_tested_name(config)}",
+        tags=context_registry.resolve_tags(_tags(parent_run_id, tags)),
     )
     run_id = run.info.run_id
     try:
@@ -150,6 +151,11 @@ def _experiment_id(client: MlflowClient, experiment: str | None,
     return _get_experiment_id()
 
 
+def _tested_name(config: TrainConfig) -> str:
+    """The training run's name without its rate, which the test sweeps (``mlp-64x64-adam``)."""
+    return run_name(config.replace(lr=AUTO, run_name="")).replace("-lr=auto", "")
+
+
 def _tags(parent_run_id: str | None, tags: Mapping[str, str] | None) -> dict[str, str]:
     found = {**(tags or {}), TAG_ROLE: ROLE_LR_FIND}
     active = mlflow.active_run()
@@ -186,7 +192,6 @@ def _log(client: MlflowClient, run_id: str, params: dict[str, str], result: Rang
         path = Path(folder) / Path(PLOT).name
         marks = {"suggested (valley)": suggestion.lr, "minimum / 10": suggestion.min_div10,
                  "steepest": suggestion.steepest}
-        name = run_name(config.replace(lr=AUTO, run_name="")).replace("-lr=auto", "")
-        title = f"Learning-rate range test: {name}"
+        title = f"Learning-rate range test: {_tested_name(config)}"
         draw_lr_find(result.lrs, result.losses, result.smoothed, marks, path, title)
         client.log_artifact(run_id, str(path), str(Path(PLOT).parent))

@@ -48,6 +48,15 @@ def test_the_range_test_is_one_run_with_its_curve_suggestion_and_plot(tracking_u
         "plots/lr_find.png"]
 
 
+def test_the_range_test_run_shows_its_name_author_and_source_in_the_ui(tracking_uri) -> None:
+    """The MLflow UI lists it by name, "Created by" and "Source", as it lists a training run:
+    no ``lr=auto`` in a name of a run that sweeps the rate, and the tags ``start_run`` adds."""
+    outcome = find_lr(TrainConfig(**SMALL), RangeTestSettings(num_steps=20, burn_in=5))
+    run = mlflow.MlflowClient().get_run(outcome.run_id)
+    assert run.info.run_name == "lr-find mlp-16-adam"
+    assert {"mlflow.user", "mlflow.source.name", "mlflow.source.type"} <= set(run.data.tags)
+
+
 def test_lr_auto_trains_with_the_logged_suggestion_and_links_the_two_runs(tracking_uri) -> None:
     result = CliRunner().invoke(main, ["train", *FAST, "--lr", "auto", "--quiet"])
     assert result.exit_code == 0, result.output
