@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from mlflow_improvenn.training.options import TrainConfig
 from mlflow_improvenn.training.range_test import RangeTestSettings
 
 STEPS = (-2, -1, 0, 1, 2)  # the valley times 10^(k/2)
-BUDGETS = (1, 2, 3, 5, 10)  # race epochs
+BUDGETS = (1, 2, 3, 5, 7, 10, 15, 0.1, 0.2, 0.3)  # race epochs; below 1: a share of max_epochs
 SUBSETS = {"0.32x..3.2x": (-1, 0, 1), "0.1x..10x": (-2, -1, 0, 1, 2)}
 
 
@@ -71,17 +72,19 @@ def reference(path: Path) -> dict[str, float]:
     return {row[0][2:]: float(row[6]) for row in rows}
 
 
-def ratio(seeds: list[dict], best: float, budget: int | None, steps: tuple[int, ...],
-          margin: float) -> float:
+def ratio(seeds: list[dict], best: float, budget: float | None, steps: tuple[int, ...],
+          margin: float, max_epochs: int) -> float:
     """The median over seeds of the race winner's full dev loss, over ``best``; no race
     when ``budget`` is None."""
+    if budget is not None and budget < 1:
+        budget = math.ceil(budget * max_epochs)
     chosen = []
     for seed in seeds:
         full = {k: _best(seed[str(k)], None) for k in steps}
         if budget is None:
             chosen.append(full[0])
             continue
-        raced = np.array([_best(seed[str(k)], budget) for k in steps])
+        raced = np.array([_best(seed[str(k)], int(budget)) for k in steps])
         chosen.append(full[steps[pick(raced, steps.index(0), margin)]])
     return float(np.median(chosen)) / best
 
@@ -96,11 +99,12 @@ def report(path: Path, reference_table: Path, margin: float) -> None:
     data = json.loads(path.read_text())
     best = reference(reference_table)
     rules = [("valley (no race)", None, (0,))] + [
-        (f"race {budget} ep, {name}", budget, steps)
+        (f"race {budget:g}{' ep' if budget >= 1 else ' max'}, {name}", budget, steps)
         for name, steps in SUBSETS.items() for budget in BUDGETS]
     print(f"margin {margin}; ratio to the valley-centred grid's best, pass <= 1.10")
     for name, budget, steps in rules:
-        ratios = [ratio(data[case], best[case], budget, steps, margin) for case in data]
+        ratios = [ratio(data[case], best[case], budget, steps, margin,
+                        CASES[case]["max_epochs"]) for case in data]
         passed = sum(r <= 1.10 for r in ratios)
         issue = sum(r <= 1.10 for r in ratios[:5])
         cells = " ".join(f"{r:.2f}" for r in ratios)

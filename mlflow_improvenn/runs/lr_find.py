@@ -89,6 +89,7 @@ def find_lr(
     """
     settings = settings or RangeTestSettings()
     splits, device = checked_inputs(config)
+    started = int(time.time() * 1000)  # the run's duration is the test's and the race's
     torch.manual_seed(config.seed)
     model = build_model(config, splits)
     trainer = Trainer(config.replace(lr=settings.start_lr), model,
@@ -99,6 +100,7 @@ def find_lr(
     client = MlflowClient()
     run = client.create_run(
         _experiment_id(client, experiment, parent_run_id),
+        start_time=started,
         run_name=f"lr-find {run_name(config.replace(lr=AUTO, run_name=''))}",
         tags=_tags(parent_run_id, tags),
     )

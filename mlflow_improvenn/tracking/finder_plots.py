@@ -32,7 +32,7 @@ def draw_lr_find(
     """Raw and smoothed loss against the learning rate (log axis), each of ``marks`` (label
     to learning rate; the first is the suggestion, drawn solid) as a vertical line, and the
     race's candidates (``race``) as points on a second axis, the winner a star."""
-    figure = new_figure((7, 5))
+    figure = new_figure((7, 5.5))
     axes = figure.add_subplot()
     axes.plot(lrs, losses, color="0.7", linewidth=1, label="loss per batch")
     axes.plot(lrs, smoothed, color="C0", linewidth=2, label="smoothed")
@@ -49,7 +49,7 @@ def draw_lr_find(
     if race is not None:
         handles += _draw_race(axes.twinx(), race)
         labels += [handle.get_label() for handle in handles[len(labels):]]
-    figure.legend(handles, labels, fontsize="small", loc="outside lower center", ncols=3)
+    figure.legend(handles, labels, fontsize="small", loc="outside lower center", ncols=2)
     figure.suptitle(title, fontsize="medium")
     figure.savefig(path)
 
@@ -65,7 +65,7 @@ def _draw_race(axes: Axes, race: RaceMarks) -> list:
     if not finite[winner]:  # every candidate diverged: the valley stands, without a star
         return [line]
     star = axes.plot([lrs[winner]], [dev_losses[winner]], "*", color="C5", markersize=14,
-                     markeredgecolor="black", label="race winner")[0]
+                     markeredgecolor="black", label=f"race winner: {lrs[winner]:.2g}")[0]
     return [line, star]
 
 

@@ -26,7 +26,7 @@ class RangeTestSettings:
     smoothing: float = 0.9
     divergence: float = 4.0
     burn_in: int = 10
-    race_epochs: int = 5
+    race_epochs: int = 10
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start_lr) and self.start_lr > 0):
