@@ -3,9 +3,11 @@
 The run holds what a training run of the same options holds as params (but ``lr``, which
 the test sweeps), the sweep's settings (``lr_find_*``), the curve per step (``lr_find_lr``,
 ``lr_find_loss``, ``lr_find_loss_smoothed``, with ``step`` = iteration so the UI draws them),
-the suggestion as the metric ``suggested_lr`` and the tag ``improvenn.suggested_lr`` (with its
-neighbours ``suggested_lr_min_div10`` and ``suggested_lr_steepest``), and
-``plots/lr_find.png``. It is tagged ``improvenn.role = lr_find``, so ``diagnose`` leaves it out.
+the race's candidates (``lr_race_lr``, ``lr_race_dev_loss``, ``step`` = candidate), the
+suggestion (the race's winner, else the valley) as the metric ``suggested_lr`` and the tag
+``improvenn.suggested_lr`` (with the valley ``suggested_lr_valley`` and its neighbours
+``suggested_lr_min_div10`` and ``suggested_lr_steepest``), and ``plots/lr_find.png``. It is
+tagged ``improvenn.role = lr_find``, so ``diagnose`` leaves it out.
 
 The run is created with the client, not ``mlflow.start_run``: under ``mlflow run`` the
 launcher's run (``MLFLOW_RUN_ID``) belongs to the training that follows, and ``start_run``
@@ -68,7 +70,7 @@ class LRFindOutcome:
 
     @property
     def suggested_lr(self) -> float:
-        return self.result.suggestion.lr
+        return self.result.suggested_lr
 
 
 def find_lr(
@@ -88,6 +90,7 @@ def find_lr(
     """
     settings = settings or RangeTestSettings()
     splits, device = checked_inputs(config)
+    started = int(time.time() * 1000)  # the run's duration is the test's and the race's
     torch.manual_seed(config.seed)
     model = build_model(config, splits)
     trainer = Trainer(config.replace(lr=settings.start_lr), model,
@@ -98,6 +101,7 @@ def find_lr(
     client = MlflowClient()
     run = client.create_run(
         _experiment_id(client, experiment, parent_run_id),
+        start_time=started,
         run_name=f"lr-find {_tested_name(config)}",
         tags=context_registry.resolve_tags(_tags(parent_run_id, tags)),
     )
@@ -177,21 +181,50 @@ def _log(client: MlflowClient, run_id: str, params: dict[str, str], result: Rang
                     Metric("lr_find_loss", float(loss), now, step)]
         if math.isfinite(smooth):
             metrics.append(Metric("lr_find_loss_smoothed", float(smooth), now, step))
+    metrics += _race_metrics(result, now)
     suggestion = result.suggestion
-    summary = {"suggested_lr": suggestion.lr, "suggested_lr_min_div10": suggestion.min_div10,
+    summary = {"suggested_lr": result.suggested_lr, "suggested_lr_valley": suggestion.lr,
+               "suggested_lr_min_div10": suggestion.min_div10,
                "suggested_lr_steepest": suggestion.steepest, "lr_find_steps": len(result.lrs)}
     metrics += [Metric(k, float(v), now, SUMMARY_STEP) for k, v in summary.items()
                 if math.isfinite(v)]
     for start in range(0, len(metrics), _BATCH):
         client.log_batch(run_id, metrics=metrics[start:start + _BATCH])
     tags = [RunTag(TAG_LR_FIND_STOP, result.stop)]
-    if math.isfinite(suggestion.lr):
-        tags.append(RunTag(TAG_SUGGESTED_LR, f"{suggestion.lr:.4g}"))
+    if math.isfinite(result.suggested_lr):
+        tags.append(RunTag(TAG_SUGGESTED_LR, f"{result.suggested_lr:.4g}"))
     client.log_batch(run_id, tags=tags)
     with tempfile.TemporaryDirectory(prefix="improvenn-lr-find-") as folder:
         path = Path(folder) / Path(PLOT).name
-        marks = {"suggested (valley)": suggestion.lr, "minimum / 10": suggestion.min_div10,
-                 "steepest": suggestion.steepest}
         title = f"Learning-rate range test: {_tested_name(config)}"
-        draw_lr_find(result.lrs, result.losses, result.smoothed, marks, path, title)
+        race = result.race
+        draw_lr_find(result.lrs, result.losses, result.smoothed, _marks(result), path, title,
+                     None if race is None else (race.lrs, race.dev_losses, race.winner,
+                                                race.epochs))
         client.log_artifact(run_id, str(path), str(Path(PLOT).parent))
+
+
+def _race_metrics(result: RangeTestResult, now: int) -> list[Metric]:
+    """Each candidate's rate and best dev loss, ``step`` = its index (low to high rate); no
+    dev loss where the candidate diverged."""
+    if result.race is None:
+        return []
+    metrics = []
+    for step, (lr, loss) in enumerate(zip(result.race.lrs, result.race.dev_losses,
+                                          strict=True)):
+        metrics.append(Metric("lr_race_lr", float(lr), now, step))
+        if math.isfinite(loss):
+            metrics.append(Metric("lr_race_dev_loss", float(loss), now, step))
+    return metrics
+
+
+def _marks(result: RangeTestResult) -> dict[str, float]:
+    """The plot's vertical lines, the suggestion first; the valley apart when it lost."""
+    suggestion = result.suggestion
+    if result.race is None:
+        first = {"suggested (valley)": suggestion.lr}
+    elif result.suggested_lr == suggestion.lr:
+        first = {"suggested (valley, won the race)": suggestion.lr}
+    else:
+        first = {"suggested (race winner)": result.suggested_lr, "valley": suggestion.lr}
+    return first | {"minimum / 10": suggestion.min_div10, "steepest": suggestion.steepest}

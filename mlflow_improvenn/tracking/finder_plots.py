@@ -2,26 +2,37 @@
 test (loss against learning rate) and the data-size learning curve (error against rows).
 
 Both use :func:`~mlflow_improvenn.tracking.figures.new_figure` (a private Agg canvas, no
-pyplot state) with matplotlib's constrained layout: one axes and a short legend each.
+pyplot state) with matplotlib's constrained layout: one axes (and the range test's race on
+a second y axis) and a short legend each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mlflow_improvenn.tracking.figures import new_figure
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+#: The race for the figure: candidates' learning rates, their dev losses, the winner's index
+#: and the epochs each trained.
+RaceMarks = tuple[np.ndarray, np.ndarray, int, int]
+
 
 def draw_lr_find(
     lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, marks: Mapping[str, float],
-    path: Path, title: str,
+    path: Path, title: str, race: RaceMarks | None = None,
 ) -> None:
     """Raw and smoothed loss against the learning rate (log axis), each of ``marks`` (label
-    to learning rate; the first is the suggestion, drawn solid) as a vertical line."""
-    figure = new_figure((7, 4.5))
+    to learning rate; the first is the suggestion, drawn solid) as a vertical line, and the
+    race's candidates (``race``) as points on a second axis, the winner a star."""
+    figure = new_figure((7, 5.5))
     axes = figure.add_subplot()
     axes.plot(lrs, losses, color="0.7", linewidth=1, label="loss per batch")
     axes.plot(lrs, smoothed, color="C0", linewidth=2, label="smoothed")
@@ -34,9 +45,28 @@ def draw_lr_find(
     axes.set_xlabel("learning rate (log scale)")
     axes.set_ylabel("training loss")
     axes.grid(True, which="major", alpha=0.3)
-    axes.legend(fontsize="small", loc="upper left")
+    handles, labels = axes.get_legend_handles_labels()
+    if race is not None:
+        handles += _draw_race(axes.twinx(), race)
+        labels += [handle.get_label() for handle in handles[len(labels):]]
+    figure.legend(handles, labels, fontsize="small", loc="outside lower center", ncols=2)
     figure.suptitle(title, fontsize="medium")
     figure.savefig(path)
+
+
+def _draw_race(axes: Axes, race: RaceMarks) -> list:
+    """The candidates' dev losses on ``axes`` (the right-hand axis); returns legend handles."""
+    lrs, dev_losses, winner, epochs = race
+    finite = np.isfinite(dev_losses)
+    line = axes.plot(lrs[finite], dev_losses[finite], "o--", color="C5", markersize=5,
+                     linewidth=1, label=f"race: best dev loss in {epochs} epochs")[0]
+    axes.set_ylabel("race: dev loss", color="C5")
+    axes.tick_params(axis="y", colors="C5")
+    if not finite[winner]:  # every candidate diverged: the valley stands, without a star
+        return [line]
+    star = axes.plot([lrs[winner]], [dev_losses[winner]], "*", color="C5", markersize=14,
+                     markeredgecolor="black", label=f"race winner: {lrs[winner]:.2g}")[0]
+    return [line, star]
 
 
 def _loss_limits(losses: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]:

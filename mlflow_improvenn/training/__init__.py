@@ -5,8 +5,9 @@ logging; their checks in ``option_checks``), the data sets and their splits (and
 error of the generated ones), the encoding of raw columns kept for predict time, the
 networks, L2 in its three forms, learning-rate schedules, early stopping, the epoch loop
 (:class:`Trainer`), the learning-rate range test and its suggestion (``lr_finder``, its
-settings in ``range_test``), checkpoints, the per-epoch record, and steps an interrupt must
-not cut in two (``interrupts``). Imports nothing else of this package.
+settings in ``range_test``, the race between rates around it in ``lr_race``), checkpoints,
+the per-epoch record, and steps an interrupt must not cut in two (``interrupts``). Imports
+nothing else of this package.
 """
 
 from mlflow_improvenn._lazy import lazy_exports
@@ -28,4 +29,5 @@ __getattr__, __all__ = lazy_exports(__name__, {
     "resolve_device": "devices",
     "range_test": "lr_finder",
     "RangeTestSettings": "range_test",
+    "race": "lr_race",
 })

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +181,20 @@ class Trainer:
         if "cuda" in checkpoint["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(checkpoint["rng"]["cuda"], self.device)
 
+    @contextlib.contextmanager
+    def trial(self) -> Iterator[None]:
+        """Train inside the block, then put back everything as it was: weights, optimizer,
+        schedule, early stopping, random states and train or eval mode. The range test and
+        its race train through it, so training starts as if they never ran (the finder must
+        leave the model as it was: OHDSI DeepPatientLevelPrediction #141)."""
+        saved = self.checkpoint(0)
+        was_training = self.model.training
+        try:
+            yield
+        finally:
+            self.restore(saved)
+            self.model.train(was_training)
+
     def fit(
         self,
         on_epoch: Callable[[EpochRecord], None],
@@ -247,7 +261,7 @@ class Trainer:
     def _run_epoch(self, epoch: int) -> EpochRecord:
         started = time.perf_counter()
         lr = self.schedule.lr
-        train_loss, train_error = self._train_one_epoch()
+        train_loss, train_error = self.train_epoch()
         dev_loss, dev_error = evaluate(self.model, self.splits["dev"], self.objective)
         return EpochRecord(
             epoch=epoch,
@@ -259,7 +273,7 @@ class Trainer:
             epoch_seconds=time.perf_counter() - started,
         )
 
-    def _train_one_epoch(self) -> tuple[float, float | None]:
+    def train_epoch(self) -> tuple[float, float | None]:
         """One pass over shuffled mini-batches; returns mean loss and error (train mode)."""
         self.model.train()
         train = self.splits["train"]

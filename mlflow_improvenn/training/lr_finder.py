@@ -16,9 +16,11 @@ longest descending stretch of the smoothed curve (its longest decreasing subsequ
 step at least :data:`VALLEY_STEP` of the first smoothed loss below the one before).
 Its neighbours are reported too: the minimum's learning rate divided by 10 (fastai's
 ``minimum``) and the steepest descent of the smoothed curve against log(lr) (``steep``).
-How close it lands is measured in docs/lr_table.md (scripts/lr_table.py): within 10% of the
-best of 7 rates around it in 10 set-ups of 15, off by up to a decade, either way, in the
-rest; none of the other rules the README lists did better there.
+How close it lands is measured in docs/lr_table.md (scripts/lr_table.py): alone, within 10%
+of the best of 7 rates around it in 10 set-ups of 15, off by up to a decade, either way, in
+the rest; none of the other rules the README lists did better there. So a short race
+between rates around the valley, judged on dev loss, follows the test
+(:mod:`~mlflow_improvenn.training.lr_race`, ``race_epochs``; 0 leaves the valley).
 
 >>> import numpy as np
 >>> lrs = np.logspace(-6, 0, 60)
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlflow_improvenn.training.loop import Trainer
+from mlflow_improvenn.training.lr_race import RaceResult, race
 from mlflow_improvenn.training.range_test import RangeTestSettings
 
 #: A valley step must fall by this share of the first smoothed loss: a flat stretch whose
@@ -62,31 +65,40 @@ class Suggestion:
 @dataclass(frozen=True)
 class RangeTestResult:
     """Per-step learning rates, raw and smoothed losses (NaN during the burn-in), why the test
-    ended (``completed``, ``diverged``, ``non_finite``) and the suggestion."""
+    ended (``completed``, ``diverged``, ``non_finite``), the valley and its neighbours, and
+    the race around the valley (None when ``race_epochs`` is 0 or there is no valley)."""
 
     lrs: np.ndarray
     losses: np.ndarray
     smoothed: np.ndarray
     stop: str
     suggestion: Suggestion
+    race: RaceResult | None = None
+
+    @property
+    def suggested_lr(self) -> float:
+        """The rate to train with: the race's winner, else the valley (NaN when none)."""
+        return self.race.lr if self.race is not None else self.suggestion.lr
 
 
 def range_test(trainer: Trainer, settings: RangeTestSettings,
                on_step: OnStep | None = None) -> RangeTestResult:
-    """Run the range test on ``trainer``'s model, optimizer and data, then restore them all.
+    """Run the range test on ``trainer``'s model, optimizer and data, then the race around
+    its valley (:func:`~mlflow_improvenn.training.lr_race.race`, ``settings.race_epochs``
+    epochs a candidate), and restore them all.
 
     The optimizer is the run's own (its kind, momentum, betas and L2, its penalty too), and
     each batch steps through :meth:`Trainer.train_batch`, as training does. ``on_step``
     sees each step's index, learning rate and raw loss (for progress output).
     """
-    saved = trainer.checkpoint(0)
-    was_training = trainer.model.training
-    try:
+    with trainer.trial():
         lrs, losses, stop = _sweep(trainer, settings, on_step)
-    finally:
-        _restore(trainer, saved, was_training)
     smoothed = smooth(losses, settings.smoothing, settings.burn_in)
-    return RangeTestResult(lrs, losses, smoothed, stop, suggest(lrs, losses, settings))
+    suggestion = suggest(lrs, losses, settings)
+    raced = None
+    if settings.race_epochs > 0 and math.isfinite(suggestion.lr):
+        raced = race(trainer, suggestion.lr, settings.race_epochs)
+    return RangeTestResult(lrs, losses, smoothed, stop, suggestion, raced)
 
 
 def _sweep(trainer: Trainer, settings: RangeTestSettings,
@@ -125,11 +137,6 @@ def _endless_batches(trainer: Trainer):
     train = trainer.splits["train"]
     while True:
         yield from train.train_batches(trainer.generator, trainer.config.batch_size)
-
-
-def _restore(trainer: Trainer, saved: dict, was_training: bool) -> None:
-    trainer.restore(saved)
-    trainer.model.train(was_training)
 
 
 def smooth(losses: np.ndarray, beta: float, burn_in: int) -> np.ndarray:

@@ -162,9 +162,10 @@ class TrainConfig:
     optimizer: str = option(
         "adam", "Optimizer.", choices=("sgd", "adam", "adamw"), group="optimizer"
     )
-    lr: float = option(0.01, "Learning rate, or auto: run the learning-rate range test first "
-                       "(its own run, linked by the improvenn.lr_find_run_id tag) and train with "
-                       "its suggestion.", low=0.0, low_open=True, group="optimizer", auto=True)
+    lr: float = option(0.01, "Learning rate, or auto: run the learning-rate range test and "
+                       "its race first (its own run, linked by the improvenn.lr_find_run_id "
+                       "tag) and train with its suggestion.", low=0.0, low_open=True,
+                       group="optimizer", auto=True)
     momentum: float = option(
         0.9, "SGD momentum.", low=0.0, high=1.0, high_open=True, group="optimizer"
     )

@@ -13,7 +13,8 @@ from mlflow_improvenn.training.options import ConfigError
 
 @dataclass(frozen=True)
 class RangeTestSettings:
-    """How the range test sweeps; the defaults suit Adam and SGD alike (1e-7 to 10).
+    """How the range test sweeps (the defaults suit Adam and SGD alike: 1e-7 to 10), and the
+    epochs each candidate of the race around its valley trains (0: no race).
 
     Raises:
         ConfigError: naming the setting (``start_lr``, ``end_lr``, ...) that is out of range.
@@ -25,6 +26,7 @@ class RangeTestSettings:
     smoothing: float = 0.9
     divergence: float = 4.0
     burn_in: int = 10
+    race_epochs: int = 10
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start_lr) and self.start_lr > 0):
@@ -38,6 +40,9 @@ class RangeTestSettings:
             raise ConfigError("divergence", f"{self.divergence:g} must be above 1")
         if self.burn_in < 0:
             raise ConfigError("burn_in", f"{self.burn_in} must be at least 0")
+        if self.race_epochs < 0:
+            raise ConfigError("race_epochs", f"{self.race_epochs} must be at least 0 (0: no "
+                              "race, the valley is the suggestion)")
         if self.num_steps < self.burn_in + 5:
             raise ConfigError("num_steps", f"{self.num_steps} leaves fewer than 5 steps after "
                               f"the burn-in of {self.burn_in}")
@@ -51,4 +56,4 @@ class RangeTestSettings:
         return {f"lr_find_{name}": repr(getattr(self, name)) if isinstance(
             getattr(self, name), float) else str(getattr(self, name))
             for name in ("start_lr", "end_lr", "num_steps", "smoothing", "divergence",
-                         "burn_in")}
+                         "burn_in", "race_epochs")}

@@ -27,7 +27,7 @@ def all_runs() -> pd.DataFrame:
 
 
 def test_the_range_test_is_one_run_with_its_curve_suggestion_and_plot(tracking_uri) -> None:
-    settings = RangeTestSettings(num_steps=40, burn_in=5)
+    settings = RangeTestSettings(num_steps=40, burn_in=5, race_epochs=2)
     outcome = find_lr(TrainConfig(**SMALL), settings, experiment="lr")
     client = mlflow.MlflowClient()
     run = client.get_run(outcome.run_id)
@@ -44,6 +44,14 @@ def test_the_range_test_is_one_run_with_its_curve_suggestion_and_plot(tracking_u
     assert float(run.data.tags["improvenn.suggested_lr"]) == pytest.approx(
         outcome.suggested_lr, rel=1e-3)
     assert {"suggested_lr_min_div10", "suggested_lr_steepest"} <= set(run.data.metrics)
+    race = outcome.result.race
+    assert params["lr_find_race_epochs"] == "2"
+    assert run.data.metrics["suggested_lr_valley"] == outcome.result.suggestion.lr
+    raced = client.get_metric_history(outcome.run_id, "lr_race_lr")
+    assert [(m.step, m.value) for m in raced] == list(enumerate(race.lrs))
+    losses = client.get_metric_history(outcome.run_id, "lr_race_dev_loss")
+    assert [m.value for m in losses] == list(race.dev_losses)
+    assert outcome.suggested_lr == race.lrs[race.winner]
     assert [a.path for a in client.list_artifacts(outcome.run_id, "plots")] == [
         "plots/lr_find.png"]
 
@@ -119,6 +127,7 @@ def test_a_sweep_may_not_search_an_lr_that_auto_fixes(tracking_uri: str) -> None
     (["--start-lr", "0"], "--start-lr", "not a number > 0"),
     (["--smoothing", "1"], "--smoothing", "[0, 1)"),
     (["--num-steps", "12"], "--num-steps", "fewer than 5 steps after the burn-in"),
+    (["--race-epochs", "-1"], "--race-epochs", "must be at least 0"),
 ])
 def test_bad_range_test_settings_are_one_usage_error_and_no_run(tracking_uri, args, option,
                                                                  says) -> None:

@@ -43,15 +43,15 @@ def same(a, b) -> bool:
 def test_weights_optimizer_and_random_state_are_left_exactly_as_they_were(changes) -> None:
     tested, untouched = trainer(**changes), trainer(**changes)
     for each in (tested, untouched):  # an optimizer with state (Adam's moments, momentum)
-        each._train_one_epoch()
+        each.train_epoch()
     before = tested.checkpoint(1)
-    result = range_test(tested, RangeTestSettings(num_steps=30))
-    assert len(result.lrs) > 15
+    result = range_test(tested, RangeTestSettings(num_steps=30, race_epochs=2))
+    assert len(result.lrs) > 15 and result.race is not None  # and the race after it
     assert same(tested.checkpoint(1), before)
     torch.manual_seed(7)
-    after_test = tested._train_one_epoch()
+    after_test = tested.train_epoch()
     torch.manual_seed(7)
-    assert after_test == untouched._train_one_epoch()  # training goes on as if it never ran
+    assert after_test == untouched.train_epoch()  # training goes on as if it never ran
 
 
 def test_it_stops_when_the_smoothed_loss_diverges() -> None:
@@ -127,6 +127,7 @@ def test_noise_drifting_down_a_flat_stretch_is_not_the_valley() -> None:
     ({"smoothing": 1.0}, "smoothing"),
     ({"divergence": 1.0}, "divergence"),
     ({"num_steps": 12, "burn_in": 10}, "num_steps"),
+    ({"race_epochs": -1}, "race_epochs"),
 ])
 def test_bad_settings_name_the_option(settings: dict, option: str) -> None:
     with pytest.raises(ConfigError) as error:
