@@ -36,10 +36,16 @@ def _private_cache(
 
 @pytest.fixture(scope="session")
 def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An sqlite store with MLflow's schema in place: creating one takes seconds, copying not."""
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
+    """An sqlite store with MLflow's schema in place: creating one takes seconds, copying not.
+
+    Made from inside its own folder: MLflow fixes the default experiment's artifact location
+    as ``./mlruns`` made absolute when the store is created, and from the checkout every
+    test's artifacts landed in the checkout's ``mlruns/``."""
+    folder = tmp_path_factory.mktemp("template")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").search_experiments()
+    return folder / "mlflow.db"
 
 
 @pytest.fixture
