@@ -19,6 +19,7 @@ import click
 from mlflow_improvenn.cli.collector import ImportAwareCollector
 
 #: The library module a command's work imports: loaded before it starts (see collector.py).
+_ARGS = "improvenn.args"  # the command line as typed, in click's Context.meta
 _TRAINING = "mlflow_improvenn.runs.training_run"
 _DIAGNOSIS = "mlflow_improvenn.diagnosis.report"
 _LIBRARIES = {
@@ -85,6 +86,10 @@ class LazyGroup(click.Group):
         ready.callback = run
         return ready
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGS] = list(args)  # as typed: for what click's parser loses (see below)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> object:
         """Run the subcommand. Options the library refuses (the data, the device, a run to
         resume) are usage errors naming the option; a tracking store that refuses or fails
@@ -127,6 +132,11 @@ def _refused_before_training(invoke: Callable[[click.Context], object],
         except ConfigError as error:
             hint = f"'{flag(error.option)}'"
             raise click.BadParameter(error.message, param_hint=hint) from error
+        except click.NoSuchOption as error:
+            better = _value_read_as_option(error, ctx.meta.get(_ARGS, []))
+            if better is None:
+                raise
+            raise better from error
     except click.UsageError as error:
         if "MLFLOW_RUN_ID" in os.environ:
             from mlflow_improvenn.tracking.tracker import fail_launched_run
@@ -134,6 +144,23 @@ def _refused_before_training(invoke: Callable[[click.Context], object],
             with contextlib.suppress(Exception):
                 fail_launched_run(f"refused: {error.format_message()}")
         raise
+
+
+def _value_read_as_option(
+    error: click.NoSuchOption, args: list[str]
+) -> click.BadParameter | None:
+    """The error naming the option whose value click read as an option, if that is what
+    happened: a true/false option may stand bare, so click's parser takes a value that starts
+    with "-" for the next option, even when given as ``--batch-norm=-1`` ("No such option
+    '-1'", which names no option the user typed)."""
+    for arg in args:
+        name, _, value = arg.partition("=")
+        if name.startswith("--") and value.startswith(error.option_name):
+            from mlflow_improvenn.training.options import BOOLEAN_WORDS
+
+            return click.BadParameter(f"{value!r} is not a valid boolean: use {BOOLEAN_WORDS}",
+                                      param_hint=f"'{name}'")
+    return None
 
 
 @click.group(cls=LazyGroup)

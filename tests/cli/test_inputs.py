@@ -272,3 +272,13 @@ def test_the_readme_churn_example_trains(tracking_uri: str) -> None:
     assert result.exit_code == 0, result.output
     params = all_runs().iloc[0]
     assert (params["params.task"], params["params.n_train"]) == ("binary", "360")
+
+
+def test_a_negative_number_for_a_true_false_option_names_the_option(tracking_uri: str) -> None:
+    """Before: "No such option '-1'": a true/false option may stand bare, so click's parser
+    took ``--batch-norm=-1``'s value for the next option (found by the property test)."""
+    for value in ("-1", "-0.0"):
+        result = CliRunner().invoke(main, ["train", "--quiet", f"--batch-norm={value}", *FAST])
+        assert result.exit_code == 2
+        assert "'--batch-norm'" in result.output and "true or false" in result.output
+    assert all_runs().empty
