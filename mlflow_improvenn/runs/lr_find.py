@@ -31,6 +31,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context import registry as context_registry
 
 from mlflow_improvenn.runs.training_run import checked_inputs, resolved_params, run_name
+from mlflow_improvenn.tracking.background import process_tags
 from mlflow_improvenn.tracking.finder_plots import draw_lr_find
 from mlflow_improvenn.tracking.store import resolve_experiment
 from mlflow_improvenn.tracking.tracker import ROLE_LR_FIND, SUMMARY_STEP, TAG_ROLE
@@ -161,7 +162,9 @@ def _tested_name(config: TrainConfig) -> str:
 
 
 def _tags(parent_run_id: str | None, tags: Mapping[str, str] | None) -> dict[str, str]:
-    found = {**(tags or {}), TAG_ROLE: ROLE_LR_FIND}
+    """The role, the parent, and the process (so that ``improvenn runs --stale`` can end the
+    run if its process dies while the run is being logged)."""
+    found = {**(tags or {}), TAG_ROLE: ROLE_LR_FIND, **process_tags()}
     active = mlflow.active_run()
     parent = parent_run_id or (active.info.run_id if active is not None else None)
     if parent is not None:

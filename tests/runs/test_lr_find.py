@@ -3,6 +3,7 @@ input refused before any run."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -15,6 +16,8 @@ from mlflow_improvenn.diagnosis.report import diagnose
 from mlflow_improvenn.runs.lr_find import TAG_LR_FIND_RUN, TAG_TRAINED_RUN, find_lr
 from mlflow_improvenn.search.space import parse_space
 from mlflow_improvenn.search.sweep import SweepSettings, run_sweep
+from mlflow_improvenn.tracking.background import TAG_HOST, TAG_PID
+from mlflow_improvenn.tracking.liveness import judge
 from mlflow_improvenn.training.options import ConfigError, TrainConfig
 from mlflow_improvenn.training.range_test import RangeTestSettings
 from tests.conftest import SMALL
@@ -63,6 +66,17 @@ def test_the_range_test_run_shows_its_name_author_and_source_in_the_ui(tracking_
     run = mlflow.MlflowClient().get_run(outcome.run_id)
     assert run.info.run_name == "lr-find mlp-16-adam"
     assert {"mlflow.user", "mlflow.source.name", "mlflow.source.type"} <= set(run.data.tags)
+
+
+def test_a_range_test_whose_process_died_while_logging_can_be_ended_as_stale(
+    tracking_uri,
+) -> None:
+    """Before: it had no host and pid, so ``improvenn runs --stale`` could not judge it."""
+    outcome = find_lr(TrainConfig(**SMALL), RangeTestSettings(num_steps=20, burn_in=5))
+    client = mlflow.MlflowClient()
+    tags = client.get_run(outcome.run_id).data.tags
+    dead = {**tags, TAG_PID: "999999999"}  # as if it were still RUNNING, its process gone
+    assert judge(dead, 10, tags[TAG_HOST], datetime.now(UTC)).gone
 
 
 def test_lr_auto_trains_with_the_logged_suggestion_and_links_the_two_runs(tracking_uri) -> None:
