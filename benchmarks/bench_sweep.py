@@ -84,6 +84,9 @@ def per_trial(trials: int, rounds: int) -> None:
           f"{sweep_s:.2f} s, bare {bare_s:.2f} s; the sweep adds {added_ms:.0f} ms a trial")
     for label, values in spent.items():
         print(f"  of the sweep: {label} {statistics.median(values):.2f} s")
+    rest = sweep_s - sum(statistics.median(values) for values in spent.values())
+    print(f"  of the sweep: the rest (Optuna's storage and sampler, the parent run) {rest:.2f} s, "
+          f"{rest / trials * 1000:.1f} ms a trial")
 
 
 def _bare(config: TrainConfig) -> float:
@@ -131,7 +134,7 @@ def main() -> None:
                         help="what a sweep adds to each trial (20 one-epoch trials)")
     args = parser.parse_args()
     if args.per_trial:
-        per_trial(20 if args.trials == 8 else args.trials, max(args.rounds, 3))
+        per_trial(20 if args.trials == 8 else args.trials, args.rounds)
         return
     job = JOB.replace(max_epochs=args.epochs)
     configs = args.configs.split(",")

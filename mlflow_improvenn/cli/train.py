@@ -135,6 +135,7 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
     _report(outcome)
     if config.lr == "auto":
         _report_found_lr(outcome.run_id)
+    _report_where(outcome)
     if outcome.status == "KILLED":
         sys.exit(130)
     if outcome.status != "FINISHED":
@@ -145,10 +146,6 @@ def train(experiment: str | None, quiet: bool, **values: Any) -> None:
 
 
 def _report(outcome: Any) -> None:
-    import mlflow
-
-    from mlflow_improvenn.tracking.store import redact_uri
-
     summary = outcome.summary
     click.echo(
         f"Run {outcome.run_id} {outcome.status}: {outcome.stop_reason.value} at epoch "
@@ -158,6 +155,14 @@ def _report(outcome: Any) -> None:
                  "best_dev_r2", "test_r2", "best_dev_loss", "test_loss"):
         if name in summary:
             click.echo(f"  {name:<17}{summary[name]:.4f}")
+
+
+def _report_where(outcome: Any) -> None:
+    """How to look at the run: its page on a server, or the command for a local store."""
+    import mlflow
+
+    from mlflow_improvenn.tracking.store import redact_uri
+
     uri = redact_uri(mlflow.get_tracking_uri())
     if uri.startswith(("http://", "https://")):
         click.echo(f"See it at: {uri}/#/experiments/{outcome.experiment_id}/runs/{outcome.run_id}")
@@ -173,5 +178,5 @@ def _report_found_lr(run_id: str) -> None:
 
     run = mlflow.MlflowClient().get_run(run_id)
     params = run.data.params
-    lr = params.get("lr_resolved", params.get("lr"))
-    click.echo(f"  lr {lr} from the range test, run {run.data.tags.get(TAG_LR_FIND_RUN)}")
+    lr = float(params.get("lr_resolved", params.get("lr")))
+    click.echo(f"  lr {lr:.3g} from the range test, run {run.data.tags.get(TAG_LR_FIND_RUN)}")

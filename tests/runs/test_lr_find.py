@@ -89,7 +89,9 @@ def test_lr_auto_trains_with_the_logged_suggestion_and_links_the_two_runs(tracki
     assert trained[f"tags.{TAG_LR_FIND_RUN}"] == finder.run_id
     assert finder[f"tags.{TAG_TRAINED_RUN}"] == trained.run_id
     assert float(trained["params.lr"]) == finder["metrics.suggested_lr"]
-    assert f"from the range test, run {finder.run_id}" in result.output
+    lr = float(trained["params.lr"])
+    assert f"  lr {lr:.3g} from the range test, run {finder.run_id}" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("See it with: mlflow ui")
     table = diagnose(run_ids=[trained.run_id, finder.run_id])
     assert list(table["run_id"]) == [trained.run_id]  # the range test is no training run
 
