@@ -18,37 +18,36 @@ import click
 
 from mlflow_improvenn.cli.collector import ImportAwareCollector
 
-#: The library module a command's work imports: loaded before it starts (see collector.py).
 _ARGS = "improvenn.args"  # the command line as typed, in click's Context.meta
 _TRAINING = "mlflow_improvenn.runs.training_run"
 _DIAGNOSIS = "mlflow_improvenn.diagnosis.report"
-_LIBRARIES = {
-    "train": _TRAINING, "sweep": "mlflow_improvenn.search.sweep",
-    "recipe": "mlflow_improvenn.recipe.loop", "lr-find": "mlflow_improvenn.runs.lr_find",
-    "learning-curve": "mlflow_improvenn.search.learning_curve",
-    "lesson": "mlflow_improvenn.lessons.runner", "diagnose": _DIAGNOSIS,
-    "curves": _DIAGNOSIS, "runs": "mlflow_improvenn.tracking.liveness",
-}
-
+#: name: (module, attribute, help line, the library its work imports: loaded before it
+#: starts, see collector.py)
 _COMMANDS = {
     "train": ("mlflow_improvenn.cli.train", "train",
-              "Train one regularized model as an MLflow run."),
+              "Train one regularized model as an MLflow run.", _TRAINING),
     "diagnose": ("mlflow_improvenn.cli.diagnose", "diagnose",
-                 "Diagnose bias versus variance for MLflow runs."),
+                 "Diagnose bias versus variance for MLflow runs.", _DIAGNOSIS),
     "curves": ("mlflow_improvenn.cli.diagnose", "curves",
-               "Draw several runs' learning curves on shared axes."),
+               "Draw several runs' learning curves on shared axes.", _DIAGNOSIS),
     "sweep": ("mlflow_improvenn.cli.sweep", "sweep",
-              "Search hyperparameters with Optuna, one nested run per trial."),
+              "Search hyperparameters with Optuna, one nested run per trial.",
+              "mlflow_improvenn.search.sweep"),
     "recipe": ("mlflow_improvenn.cli.recipe", "recipe",
-               "Apply the basic recipe in a loop: train, diagnose, fix, repeat."),
+               "Apply the basic recipe in a loop: train, diagnose, fix, repeat.",
+               "mlflow_improvenn.recipe.loop"),
     "lr-find": ("mlflow_improvenn.cli.lr_find", "lr_find",
-                "Find a learning rate: the range test as an MLflow run."),
+                "Find a learning rate: the range test as an MLflow run.",
+                "mlflow_improvenn.runs.lr_find"),
     "learning-curve": ("mlflow_improvenn.cli.learning_curve", "learning_curve",
-                       "Train on growing shares of the data: will more data help?"),
+                       "Train on growing shares of the data: will more data help?",
+                       "mlflow_improvenn.search.learning_curve"),
     "lesson": ("mlflow_improvenn.cli.lesson", "lesson",
-               "Run one lesson of the tutorial as compared MLflow runs."),
+               "Run one lesson of the tutorial as compared MLflow runs.",
+               "mlflow_improvenn.lessons.runner"),
     "runs": ("mlflow_improvenn.cli.runs", "runs",
-             "List RUNNING runs whose process is gone, and end them (--stale --end)."),
+             "List RUNNING runs whose process is gone, and end them (--stale --end).",
+             "mlflow_improvenn.tracking.liveness"),
 }
 
 
@@ -68,9 +67,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in _COMMANDS:
             return None
-        module, attribute, _ = _COMMANDS[name]
+        module, attribute, _, library = _COMMANDS[name]
         command = getattr(importlib.import_module(module), attribute)
-        return self._after_its_libraries(command, _LIBRARIES[name])
+        return self._after_its_libraries(command, library)
 
     def _after_its_libraries(self, command: click.Command, library: str) -> click.Command:
         """A copy of ``command`` whose callback first imports ``library`` (not for --help,

@@ -35,6 +35,7 @@ from mlflow_improvenn.tracking.background import process_tags
 from mlflow_improvenn.tracking.finder_plots import draw_lr_find
 from mlflow_improvenn.tracking.store import resolve_experiment
 from mlflow_improvenn.tracking.tracker import ROLE_LR_FIND, SUMMARY_STEP, TAG_ROLE
+from mlflow_improvenn.training.data import DataSplits
 from mlflow_improvenn.training.loop import Trainer, to_device_splits
 from mlflow_improvenn.training.lr_finder import (
     OnStep,
@@ -81,16 +82,18 @@ def find_lr(
     parent_run_id: str | None = None,
     tags: Mapping[str, str] | None = None,
     on_step: OnStep | None = None,
+    splits: DataSplits | None = None,
 ) -> LRFindOutcome:
     """Run the range test for ``config``'s model, data, optimizer and L2, and log it.
 
     The run nests under ``parent_run_id``, else under the active run; ``on_step`` sees each
-    step as it is taken (:func:`~mlflow_improvenn.training.lr_finder.range_test`). Raises
+    step as it is taken (:func:`~mlflow_improvenn.training.lr_finder.range_test`); ``splits``
+    is the data when the caller has read it already (see ``training_run.train``). Raises
     :class:`~mlflow_improvenn.training.options.ConfigError` for data or a device that do
     not fit, before any run exists.
     """
     settings = settings or RangeTestSettings()
-    splits, device = checked_inputs(config)
+    splits, device = checked_inputs(config, splits)
     started = int(time.time() * 1000)  # the run's duration is the test's and the race's
     torch.manual_seed(config.seed)
     model = build_model(config, splits)
@@ -117,11 +120,13 @@ def find_lr(
 
 
 def found_lr(config: TrainConfig, experiment: str | None = None,
-             parent_run_id: str | None = None) -> tuple[TrainConfig, dict[str, str]]:
+             parent_run_id: str | None = None,
+             splits: DataSplits | None = None) -> tuple[TrainConfig, dict[str, str]]:
     """``lr=auto``: run the range test as its own run and return ``config`` with its
     suggestion as ``lr``, and the tag that links the training run to the test's run.
     Raises :class:`NoSuggestion` when the test found no descent (its run ended FAILED)."""
-    finder = find_lr(config, experiment=experiment, parent_run_id=parent_run_id)
+    finder = find_lr(config, experiment=experiment, parent_run_id=parent_run_id,
+                     splits=splits)
     if not math.isfinite(finder.suggested_lr):
         raise NoSuggestion(
             f"the learning-rate range test (run {finder.run_id}) found no descent to suggest "

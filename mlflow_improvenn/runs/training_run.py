@@ -109,16 +109,13 @@ def train(
             load_resume_point(config)
         from mlflow_improvenn.runs.lr_find import found_lr, link_trained_run
 
-        config, link = found_lr(config, experiment, parent_run_id)
+        config, link = found_lr(config, experiment, parent_run_id, splits)
         outcome = train(config, experiment, on_epoch, parent_run_id, {**(tags or {}), **link},
                         splits)
         link_trained_run(link, outcome.run_id)
         return outcome
     config, resume_point, resumed_experiment = load_resume_point(config)
-    if splits is not None and resume_point is None:
-        splits_np, device = splits, resolve_device(config.device)
-    else:
-        splits_np, device = _checked_inputs(config)
+    splits_np, device = _checked_inputs(config, splits if resume_point is None else None)
     torch.manual_seed(config.seed)
     model = build_model(config, splits_np)
     trainer = Trainer(config, model, to_device_splits(splits_np, device), splits_np.task, device)
@@ -254,9 +251,12 @@ def check_config(config: TrainConfig, many_runs: bool = False) -> data.DataSplit
     return splits
 
 
-def _checked_inputs(config: TrainConfig) -> tuple[data.DataSplits, torch.device]:
-    """The data and the device, refused with a :class:`ConfigError` where they do not fit."""
-    splits = data.load(config)
+def _checked_inputs(
+    config: TrainConfig, splits: data.DataSplits | None = None
+) -> tuple[data.DataSplits, torch.device]:
+    """The data (``splits`` when the caller read it already) and the device, refused with a
+    :class:`ConfigError` where they do not fit."""
+    splits = data.load(config) if splits is None else splits
     if splits.task == "regression" and config.monitor.endswith("_error"):
         raise ConfigError("monitor", f"{config.monitor} needs a classification task")
     return splits, resolve_device(config.device)
@@ -368,10 +368,12 @@ def _evaluate_best(trainer: Trainer, best_epoch: int) -> dict[str, float]:
     return summary
 
 
-def checked_inputs(config: TrainConfig) -> tuple[data.DataSplits, torch.device]:
+def checked_inputs(
+    config: TrainConfig, splits: data.DataSplits | None = None
+) -> tuple[data.DataSplits, torch.device]:
     """The data and the device as :func:`train` checks them, for the runs that train without
     an epoch loop (the range test). Raises :class:`ConfigError`."""
-    return _checked_inputs(config)
+    return _checked_inputs(config, splits)
 
 
 def resolved_params(
